@@ -1,0 +1,91 @@
+/**
+ * Structured JSON-lines logger. Tiny on purpose: the agent logs a few lines a minute in
+ * steady state, and a worker-thread logging stack costs more RSS on a Pi than it saves.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogFields = Readonly<Record<string, unknown>>;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  child(fields: LogFields): Logger;
+}
+
+const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface LoggerOptions {
+  level: LogLevel;
+  /** Where lines go; defaults to stdout. */
+  write?: (line: string) => void;
+  /** Fields added to every line. */
+  base?: LogFields;
+}
+
+function serialiseError(value: unknown): unknown {
+  if (value instanceof Error) {
+    const code = (value as NodeJS.ErrnoException).code;
+    return code === undefined ? value.message : `${code}: ${value.message}`;
+  }
+  return value;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const threshold = LEVEL_RANK[options.level];
+  const write = options.write ?? ((line: string) => process.stdout.write(line));
+  const base = options.base ?? {};
+
+  const emit = (level: LogLevel, msg: string, fields?: LogFields): void => {
+    if (LEVEL_RANK[level] < threshold) return;
+    const record: Record<string, unknown> = { time: new Date().toISOString(), level, msg, ...base };
+    if (fields) for (const [k, v] of Object.entries(fields)) record[k] = serialiseError(v);
+    write(JSON.stringify(record) + '\n');
+  };
+
+  return {
+    debug: (msg, fields) => emit('debug', msg, fields),
+    info: (msg, fields) => emit('info', msg, fields),
+    warn: (msg, fields) => emit('warn', msg, fields),
+    error: (msg, fields) => emit('error', msg, fields),
+    child: (fields) => createLogger({ ...options, base: { ...base, ...fields } }),
+  };
+}
+
+/** A logger that drops everything: for library use and unit tests that do not read logs. */
+export const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  child: () => silentLogger,
+};
+
+/**
+ * Lets one line per `intervalMs` through for a given key and counts the rest, so a noisy
+ * condition (full store, garbage on a line) cannot flood an SD card with logs.
+ */
+export class RateLimitedLog {
+  private readonly lastAt = new Map<string, number>();
+  private readonly suppressed = new Map<string, number>();
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Calls `log(suppressedSinceLast)` when allowed; returns whether it did. */
+  maybe(key: string, log: (suppressed: number) => void): boolean {
+    const t = this.now();
+    const last = this.lastAt.get(key);
+    if (last !== undefined && t - last < this.intervalMs) {
+      this.suppressed.set(key, (this.suppressed.get(key) ?? 0) + 1);
+      return false;
+    }
+    const count = this.suppressed.get(key) ?? 0;
+    this.lastAt.set(key, t);
+    this.suppressed.delete(key);
+    log(count);
+    return true;
+  }
+}
