@@ -6,7 +6,7 @@ import type { DrainOrder, QoS } from '../mqtt/store.js';
 import type { WhenFull } from '../outbox/outbox.js';
 
 export interface TlsConfig {
-  /** File paths (as given; contents are read when connecting). */
+  /** Absolute file paths (relative ones resolved against the config file's directory); contents are read when connecting. */
   ca?: string;
   cert?: string;
   key?: string;
@@ -24,6 +24,10 @@ export interface MqttConfig {
   username?: string;
   /** From mqtt.password, mqtt.passwordFile or env SENSORGATE_MQTT_PASSWORD. */
   password?: string;
+  /** Where `password` came from (shown by `sensorgate check`; the password never is). */
+  passwordSource?: 'config' | 'passwordFile' | 'env';
+  /** Absolute path of mqtt.passwordFile, when the password came from it. */
+  passwordFile?: string;
   keepaliveMs: number;
   /** Default: half the keepalive, at most 30 s. */
   pingTimeoutMs: number;

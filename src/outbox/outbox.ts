@@ -48,3 +48,6 @@ export interface Outbox extends SessionStore {
   stats(): OutboxStats;
   close(): Promise<void>;
 }
+
+/** The message shape the pipeline produces and the outbox stores. */
+export type { OutgoingMessage as Message, QoS } from '../mqtt/store.js';

@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+/**
+ * Command line: parses arguments and hands over to the agent. Every user error ends in a
+ * one-paragraph message and a non-zero exit, never a stack trace.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { startAgent } from './agent.js';
+import { ConfigError } from './config/errors.js';
+import { loadConfig } from './config/load.js';
+import { formatResolvedConfig } from './config/mask.js';
+import { createLogger } from './observe/logger.js';
+import { OutboxOpenError } from './outbox/level-outbox.js';
+
+const EXIT_USAGE = 2;
+const EXIT_FAILURE = 1;
+
+const HELP = `sensorgate — durable sensor-to-MQTT gateway agent
+
+Usage:
+  sensorgate run   --config FILE   run the agent (Ctrl-C / SIGTERM stops it cleanly)
+  sensorgate check --config FILE   validate FILE and print the resolved config (secrets masked)
+  sensorgate --help | --version
+
+Options:
+  -c, --config FILE   YAML (.yaml/.yml) or JSON (.json) configuration
+  -h, --help          show this help
+  -v, --version       print the version
+
+Environment:
+  SENSORGATE_MQTT_PASSWORD   broker password, when the config has neither
+                             mqtt.password nor mqtt.passwordFile
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`sensorgate: ${message}\n`);
+  process.exit(code);
+}
+
+interface Args {
+  command: string | undefined;
+  config: string | undefined;
+  help: boolean;
+  version: boolean;
+}
+
+function parse(argv: string[]): Args {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'v', default: false },
+      },
+    });
+    if (positionals.length > 1) fail(`unexpected argument "${positionals[1]}" (see sensorgate --help)`, EXIT_USAGE);
+    return { command: positionals[0], config: values.config, help: values.help, version: values.version };
+  } catch (err) {
+    return fail(`${(err as Error).message} (see sensorgate --help)`, EXIT_USAGE);
+  }
+}
+
+async function load(path: string | undefined): Promise<Awaited<ReturnType<typeof loadConfig>>> {
+  if (path === undefined) fail('missing --config FILE (see sensorgate --help)', EXIT_USAGE);
+  try {
+    return await loadConfig(path);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, EXIT_USAGE);
+    throw err;
+  }
+}
+
+async function run(path: string | undefined): Promise<void> {
+  const config = await load(path);
+  const logger = createLogger({ level: config.log.level, base: { device: config.device.id } });
+  let agent: Awaited<ReturnType<typeof startAgent>>;
+  try {
+    agent = await startAgent(config, { logger });
+  } catch (err) {
+    if (err instanceof OutboxOpenError) fail(err.message, EXIT_FAILURE);
+    throw err;
+  }
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      logger.warn('second signal: exiting without a clean stop; queued messages stay in the store', { signal });
+      process.exit(EXIT_FAILURE);
+    }
+    logger.info('signal received', { signal });
+    agent.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error('error during stop', { err });
+        process.exit(EXIT_FAILURE);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+async function main(): Promise<void> {
+  const args = parse(process.argv.slice(2));
+  if (args.version) {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
+  if (args.help || args.command === undefined || args.command === 'help') {
+    process.stdout.write(HELP);
+    if (!args.help && args.command === undefined) process.exitCode = EXIT_USAGE;
+    return;
+  }
+  switch (args.command) {
+    case 'run':
+      return run(args.config);
+    case 'check': {
+      const config = await load(args.config);
+      process.stdout.write(formatResolvedConfig(config));
+      return;
+    }
+    default:
+      fail(`unknown command "${args.command}" (see sensorgate --help)`, EXIT_USAGE);
+  }
+}
+
+// Last resort: the store is durable, so exiting lets the service manager restart us cleanly.
+process.on('uncaughtException', (err) => {
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'fatal', msg: 'unexpected error; exiting', err: String(err), stack: err.stack })}\n`);
+  process.exit(EXIT_FAILURE);
+});
+
+main().catch((err: unknown) => fail(err instanceof Error ? err.message : String(err), EXIT_FAILURE));

@@ -1,0 +1,304 @@
+/**
+ * The MQTT client: one dial loop that connects, hands the connection to the session,
+ * watches it with keepalive and, when it dies, waits a jittered backoff and dials again.
+ */
+import type { Socket } from 'node:net';
+import type { IConnackPacket, IConnectPacket, Packet } from 'mqtt-packet';
+import type { Logger } from '../observe/logger.js';
+import type { TransportOptions } from '../transport/socket.js';
+import { Backoff } from './backoff.js';
+import { describeRefusal } from './connack.js';
+import { MqttConnection, ProtocolViolation } from './connection.js';
+import { KeepaliveMonitor } from './keepalive.js';
+import type { IncomingMessage } from './session.js';
+import { Session } from './session.js';
+import type { OutgoingMessage, SessionStore } from './store.js';
+
+export interface StatusMessages {
+  topic: string;
+  online: string;
+  offline: string;
+}
+
+export interface ClientOptions {
+  transport: TransportOptions;
+  clientId: string;
+  username?: string;
+  password?: string;
+  keepaliveMs: number;
+  pingTimeoutMs: number;
+  inflight: number;
+  connectTimeoutMs: number;
+  reconnect: { minDelayMs: number; maxDelayMs: number };
+  maxIncomingPacketBytes: number;
+  status: StatusMessages;
+  onMessage?: (message: IncomingMessage) => void;
+}
+
+export interface ClientDeps {
+  openTransport: (options: TransportOptions) => Promise<Socket>;
+  logger: Logger;
+  random?: () => number;
+  now?: () => number;
+}
+
+/** A connection that stayed up this long resets the backoff. */
+export const STABLE_CONNECTION_MS = 30_000;
+/** Drops this soon after CONNACK, several in a row, look like a client id clash. */
+const QUICK_DROP_MS = 5_000;
+const QUICK_DROPS_BEFORE_WARNING = 3;
+
+export interface ClientCounters {
+  connects: number;
+  reconnects: number;
+  refusals: number;
+  protocolErrors: number;
+}
+
+export class MqttClient {
+  private readonly session: Session;
+  private readonly backoff: Backoff;
+  private readonly now: () => number;
+  private connection: MqttConnection | null = null;
+  private connected = false;
+  private stopping = false;
+  private loop: Promise<void> | null = null;
+  private wakeSleep: (() => void) | null = null;
+  private quickDrops = 0;
+  readonly counters: ClientCounters = { connects: 0, reconnects: 0, refusals: 0, protocolErrors: 0 };
+
+  constructor(
+    private readonly options: ClientOptions,
+    store: SessionStore,
+    private readonly deps: ClientDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.backoff = new Backoff(options.reconnect.minDelayMs, options.reconnect.maxDelayMs, deps.random);
+    this.session = new Session(store, { inflight: options.inflight, logger: deps.logger, onMessage: options.onMessage });
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  get inflight(): number {
+    return this.session.inflight;
+  }
+
+  get sessionCounters(): Session['counters'] {
+    return this.session.counters;
+  }
+
+  start(): void {
+    if (this.loop !== null) return;
+    this.loop = this.dialLoop();
+  }
+
+  /**
+   * Clean stop: say `offline` ourselves (a DISCONNECT suppresses the will), wait up to
+   * `waitMs` for its ack, then disconnect. Unacked messages stay in the store.
+   */
+  async stop(waitMs: number): Promise<void> {
+    this.stopping = true;
+    this.session.pause();
+    const connection = this.connection;
+    if (connection !== null && this.connected) {
+      const { topic, offline } = this.options.status;
+      const acked = await withTimeout(
+        this.session.publishControl({ topic, payload: Buffer.from(offline), qos: 1, retain: true }),
+        waitMs,
+        false,
+      );
+      if (!acked) this.deps.logger.warn('offline status not acknowledged before shutdown; the broker will publish the will', { waitMs });
+      connection.disconnect();
+    } else {
+      connection?.close('agent stopping');
+    }
+    this.wakeSleep?.();
+    await this.loop;
+    this.session.close();
+  }
+
+  private async dialLoop(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopping) {
+      if (attempt++ > 0) this.counters.reconnects++;
+      const delay = await this.connectOnce();
+      if (this.stopping) break;
+      this.deps.logger.info('reconnecting', { inMs: delay });
+      await this.sleep(delay);
+    }
+  }
+
+  /** One connection's life. Returns how long to wait before the next dial. */
+  private async connectOnce(): Promise<number> {
+    const { logger } = this.deps;
+    const target = `${this.options.transport.host}:${this.options.transport.port}`;
+    let socket: Socket;
+    try {
+      socket = await this.deps.openTransport(this.options.transport);
+    } catch (err) {
+      logger.warn('cannot reach broker', { broker: target, err });
+      return this.backoff.next();
+    }
+    if (this.stopping) {
+      socket.destroy();
+      return 0;
+    }
+
+    let connackResolve: (packet: IConnackPacket | null) => void = () => undefined;
+    const connack = new Promise<IConnackPacket | null>((resolve) => (connackResolve = resolve));
+    let closeResolve: (reason: string) => void = () => undefined;
+    const closed = new Promise<string>((resolve) => (closeResolve = resolve));
+    let accepted = false;
+
+    const keepalive = new KeepaliveMonitor(
+      { keepaliveMs: this.options.keepaliveMs, pingTimeoutMs: this.options.pingTimeoutMs, now: this.now },
+      {
+        get lastSentAt() {
+          return connection.lastSentAt;
+        },
+        get lastReceivedAt() {
+          return connection.lastReceivedAt;
+        },
+        sendPing: (onFlushed) => connection.send({ cmd: 'pingreq' }, onFlushed),
+        dead: (reason) => connection.close(`link dead: ${reason}`),
+      },
+    );
+
+    const connection: MqttConnection = new MqttConnection(
+      socket,
+      this.options.maxIncomingPacketBytes,
+      {
+        onBytes: () => keepalive.received(),
+        onPacket: (packet: Packet) => {
+          if (!accepted) {
+            if (packet.cmd !== 'connack') throw new ProtocolViolation(`${packet.cmd.toUpperCase()} before CONNACK`);
+            connackResolve(packet);
+            return;
+          }
+          this.session.handle(packet);
+        },
+        onClose: (reason) => {
+          keepalive.stop();
+          connackResolve(null);
+          closeResolve(reason);
+        },
+      },
+      this.now,
+    );
+    this.connection = connection;
+
+    try {
+      connection.send(this.connectPacket());
+    } catch (err) {
+      // Only a config the validator let through but the encoder rejects can get here.
+      logger.error('cannot encode CONNECT packet; check mqtt.clientId, username and status topic', { err });
+      connection.close('invalid CONNECT');
+      return this.backoff.max();
+    }
+    const timer = setTimeout(() => connection.close(`no CONNACK within ${this.options.connectTimeoutMs} ms`), this.options.connectTimeoutMs);
+    const ack = await connack;
+    clearTimeout(timer);
+
+    if (ack === null) {
+      const reason = await closed;
+      this.noteProtocolError(reason);
+      logger.warn('connection lost before CONNACK', { broker: target, reason });
+      this.connection = null;
+      return this.backoff.next();
+    }
+    if (ack.returnCode !== 0) {
+      const refusal = describeRefusal(ack.returnCode ?? -1);
+      this.counters.refusals++;
+      logger.error(`broker refused connection: ${refusal.reason}`, { broker: target, returnCode: refusal.code, hint: refusal.hint });
+      connection.close('connection refused');
+      this.connection = null;
+      return refusal.persistent ? this.backoff.max() : this.backoff.next();
+    }
+
+    accepted = true;
+    this.connected = true;
+    this.counters.connects++;
+    const connectedAt = this.now();
+    keepalive.start();
+    logger.info('connected to broker', { broker: target, sessionPresent: ack.sessionPresent });
+    const { topic, online } = this.options.status;
+    this.session
+      .attach(connection, ack.sessionPresent, [{ topic, payload: Buffer.from(online), qos: 1, retain: true }])
+      .catch((err: unknown) => {
+        logger.error('cannot resume delivery from the store; reconnecting', { err });
+        connection.close('store read failed');
+      });
+
+    const reason = await closed;
+    this.connected = false;
+    this.connection = null;
+    this.session.detach();
+    const upFor = this.now() - connectedAt;
+    this.noteProtocolError(reason);
+    if (!this.stopping) logger.warn('connection lost', { broker: target, reason, upForMs: upFor });
+    if (upFor >= STABLE_CONNECTION_MS) this.backoff.reset();
+    this.noteQuickDrop(upFor, reason);
+    return this.backoff.next();
+  }
+
+  private noteProtocolError(reason: string): void {
+    if (reason.startsWith('protocol violation') || reason.startsWith('unparseable') || reason.includes('exceeds')) this.counters.protocolErrors++;
+  }
+
+  private noteQuickDrop(upForMs: number, reason: string): void {
+    if (this.stopping || upForMs >= QUICK_DROP_MS || reason !== 'connection closed by peer') {
+      this.quickDrops = 0;
+      return;
+    }
+    this.quickDrops++;
+    if (this.quickDrops >= QUICK_DROPS_BEFORE_WARNING) {
+      this.deps.logger.warn(
+        `the broker closed the connection shortly after accepting it ${this.quickDrops} times in a row: another client is probably using the same client id`,
+        { clientId: this.options.clientId },
+      );
+    }
+  }
+
+  private connectPacket(): IConnectPacket {
+    const { status } = this.options;
+    return {
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: false,
+      clientId: this.options.clientId,
+      keepalive: Math.min(65535, Math.ceil(this.options.keepaliveMs / 1000)),
+      username: this.options.username,
+      password: this.options.password === undefined ? undefined : Buffer.from(this.options.password),
+      will: { topic: status.topic, payload: Buffer.from(status.offline), qos: 1, retain: true },
+    };
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeSleep = () => {
+        this.wakeSleep = null;
+        done();
+      };
+    });
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  return new Promise<T>((resolve) => {
+    const timer = setTimeout(() => resolve(fallback), ms);
+    void promise.then((value) => {
+      clearTimeout(timer);
+      resolve(value);
+    });
+  });
+}
+
+export type { OutgoingMessage };

@@ -1,0 +1,431 @@
+/**
+ * The MQTT session: which messages are in flight under which packet ids, what to resend
+ * after a reconnect, and the QoS 1/2 handshakes. Messages come only from the store; a
+ * message leaves the store only when the broker has acknowledged it (invariant 2).
+ */
+import type { IPublishPacket, Packet } from 'mqtt-packet';
+import type { Logger } from '../observe/logger.js';
+import { ProtocolViolation } from './connection.js';
+import { PacketIdAllocator } from './packet-ids.js';
+import type { FlightPhase, OutgoingMessage, QoS, SessionStore, StoredMessage } from './store.js';
+
+/** Where the session writes packets: the live connection. */
+export interface PacketLink {
+  readonly isOpen: boolean;
+  send(packet: Packet, onFlushed?: () => void): void;
+}
+
+export interface IncomingMessage {
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+}
+
+export interface SessionOptions {
+  /** Maximum unacknowledged QoS 1/2 publishes on the wire. */
+  inflight: number;
+  logger: Logger;
+  onMessage?: (message: IncomingMessage) => void;
+}
+
+export interface SessionCounters {
+  published: number;
+  resent: number;
+  acked: number;
+  qos0Written: number;
+  /** Stored messages that could not be encoded as a valid packet (logged and removed). */
+  rejectedOutgoing: number;
+  received: number;
+}
+
+interface WindowEntry {
+  packetId: number;
+  qos: 1 | 2;
+  phase: FlightPhase;
+  /** null for a control publish (the status message), which is not in the store. */
+  seq: number | null;
+  onDone?: (acked: boolean) => void;
+}
+
+interface ControlPublish {
+  message: OutgoingMessage;
+  onDone: (acked: boolean) => void;
+}
+
+/** How far ahead of the window we read from disk: bounded, so memory is flat (invariant 6). */
+const MIN_READ_AHEAD = 64;
+
+export class Session {
+  private link: PacketLink | null = null;
+  /** Bumped on every attach/detach so work started for an old connection drops its results. */
+  private generation = 0;
+  private sessionPresent = false;
+  private readonly ids = new PacketIdAllocator();
+  private readonly window = new Map<number, WindowEntry>();
+  private readahead: StoredMessage[] = [];
+  private cursor = 0;
+  private readonly settling = new Set<number>();
+  private readonly controls: ControlPublish[] = [];
+  private pumping = false;
+  private pumpAgain = false;
+  private paused = false;
+  private incomingChain: Promise<void> = Promise.resolve();
+  private readonly readAheadSize: number;
+  private readonly unsubscribeAppend: () => void;
+  readonly counters: SessionCounters = { published: 0, resent: 0, acked: 0, qos0Written: 0, rejectedOutgoing: 0, received: 0 };
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly options: SessionOptions,
+  ) {
+    this.readAheadSize = Math.max(options.inflight, MIN_READ_AHEAD);
+    this.unsubscribeAppend = store.onAppend(() => this.kick());
+  }
+
+  get inflight(): number {
+    return this.window.size;
+  }
+
+  /**
+   * Starts delivering over a connection whose CONNACK was accepted. `first` control
+   * publishes (the online status) go out before any stored message.
+   */
+  async attach(link: PacketLink, sessionPresent: boolean, first: readonly OutgoingMessage[] = []): Promise<void> {
+    this.reset();
+    const gen = this.generation;
+    this.sessionPresent = sessionPresent;
+    // The link stays invisible to the pump until the replay window is known: an append
+    // during the awaits below must not send anything ahead of the status or the replay.
+    if (!sessionPresent) {
+      // The broker kept nothing: old packet ids mean nothing and every unacked message goes again as new.
+      await this.store.clearFlight();
+      if (gen !== this.generation) return;
+    }
+    // Read the first window before handing out any id, so restored ids are reserved first.
+    await this.readMore(gen);
+    if (gen !== this.generation) return;
+    this.link = link;
+    for (const message of first) void this.publishControl(message);
+    this.kick();
+  }
+
+  /** The connection is gone: in-memory flight state is rebuilt from the store on the next attach. */
+  detach(): void {
+    this.reset();
+  }
+
+  /** Stop taking stored messages into the window (shutdown); control publishes still go. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  close(): void {
+    this.reset();
+    this.unsubscribeAppend();
+  }
+
+  /** Resolves true once the broker acknowledged it, false if the connection went first. */
+  publishControl(message: OutgoingMessage): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      this.controls.push({ message, onDone: resolve });
+      this.kick();
+    });
+  }
+
+  /** Everything that arrives after CONNACK. Throws ProtocolViolation for what the broker must not send. */
+  handle(packet: Packet): void {
+    switch (packet.cmd) {
+      case 'puback':
+        return this.onPuback(this.requireId(packet.messageId, 'PUBACK'));
+      case 'pubrec':
+        return this.onPubrec(this.requireId(packet.messageId, 'PUBREC'));
+      case 'pubcomp':
+        return this.onPubcomp(this.requireId(packet.messageId, 'PUBCOMP'));
+      case 'publish':
+        return this.onIncomingPublish(packet);
+      case 'pubrel':
+        return this.onIncomingPubrel(this.requireId(packet.messageId, 'PUBREL'));
+      case 'pingresp':
+        return;
+      default:
+        throw new ProtocolViolation(`unexpected ${packet.cmd.toUpperCase()} from broker`);
+    }
+  }
+
+  private reset(): void {
+    this.generation++;
+    this.link = null;
+    for (const entry of this.window.values()) entry.onDone?.(false);
+    for (const control of this.controls.splice(0)) control.onDone(false);
+    this.window.clear();
+    this.ids.clear();
+    this.readahead = [];
+    this.cursor = 0;
+    this.paused = false;
+  }
+
+  private requireId(id: number | undefined, what: string): number {
+    if (id === undefined || id < 1 || id > 65535) throw new ProtocolViolation(`${what} without a valid packet id`);
+    return id;
+  }
+
+  private kick(): void {
+    if (this.link === null) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    this.pump()
+      .catch((err: unknown) => this.options.logger.error('delivery stalled: store read/write failed; will retry on reconnect', { err }))
+      .finally(() => {
+        this.pumping = false;
+      });
+  }
+
+  private async pump(): Promise<void> {
+    do {
+      this.pumpAgain = false;
+      await this.fillWindow();
+    } while (this.pumpAgain && this.link !== null);
+  }
+
+  private async readMore(gen: number): Promise<number> {
+    const batch = await this.store.readAfter(this.cursor, this.readAheadSize);
+    if (gen !== this.generation) return 0;
+    for (const message of batch) {
+      if (this.settling.has(message.seq)) continue; // acked; its delete is still in the commit queue
+      if (message.flight !== undefined && !(this.sessionPresent && this.ids.reserve(message.flight.packetId))) {
+        // Without the broker's session (or with a clashing id) the old id means nothing.
+        message.flight = undefined;
+      }
+      this.readahead.push(message);
+    }
+    const last = batch[batch.length - 1];
+    if (last !== undefined) this.cursor = last.seq;
+    return batch.length;
+  }
+
+  private hasSlot(): boolean {
+    return this.window.size < this.options.inflight;
+  }
+
+  private async fillWindow(): Promise<void> {
+    const gen = this.generation;
+    const link = this.link;
+    while (link !== null && link.isOpen && gen === this.generation) {
+      this.sendControls(link);
+      if (this.paused) return;
+      if (this.readahead.length === 0) {
+        if (this.cursor >= this.store.lastSeq()) return;
+        if ((await this.readMore(gen)) === 0) return;
+        continue;
+      }
+      const group: Array<{ message: StoredMessage; entry: WindowEntry | null }> = [];
+      const flights: Array<{ seq: number; packetId: number; phase: FlightPhase }> = [];
+      while (this.readahead.length > 0) {
+        const message = this.readahead[0] as StoredMessage;
+        if (message.qos === 0) {
+          group.push({ message, entry: null });
+          this.readahead.shift();
+          continue;
+        }
+        if (!this.hasSlot()) break;
+        const entry = this.admit(message);
+        if (entry === null) break; // all 65535 ids busy (only with a huge inflight setting)
+        this.readahead.shift();
+        if (message.flight === undefined) flights.push({ seq: message.seq, packetId: entry.packetId, phase: entry.phase });
+        group.push({ message, entry });
+      }
+      if (group.length === 0) return;
+      if (flights.length > 0) {
+        const recorded = this.store.recordFlight(flights);
+        if (flights.some((f) => group.some((g) => g.entry?.packetId === f.packetId && g.entry.qos === 2))) {
+          // QoS 2 ids must be durable before the packets leave: resent after a crash under
+          // another id, the broker would deliver the message twice.
+          await recorded;
+          if (gen !== this.generation || !link.isOpen) return;
+        } else {
+          // QoS 1 may be delivered twice anyway; the record rides the next group commit
+          // instead of costing a disk round trip per window refill.
+          recorded.catch((err: unknown) => this.options.logger.warn('could not record packet ids; a crash now may resend without DUP', { err }));
+        }
+      }
+      for (const item of group) this.write(link, item.message, item.entry);
+    }
+  }
+
+  private admit(message: StoredMessage): WindowEntry | null {
+    const restored = message.flight;
+    const packetId = restored?.packetId ?? this.ids.allocate();
+    if (packetId === null) return null;
+    const entry: WindowEntry = { packetId, qos: message.qos as 1 | 2, phase: restored?.phase ?? 'published', seq: message.seq };
+    this.window.set(packetId, entry);
+    return entry;
+  }
+
+  private sendControls(link: PacketLink): void {
+    while (this.controls.length > 0 && this.hasSlot()) {
+      const control = this.controls.shift() as ControlPublish;
+      const packetId = this.ids.allocate();
+      if (packetId === null) {
+        this.controls.unshift(control);
+        return;
+      }
+      const { message } = control;
+      const qos = message.qos === 0 ? 1 : message.qos;
+      this.window.set(packetId, { packetId, qos, phase: 'published', seq: null, onDone: control.onDone });
+      link.send({ cmd: 'publish', topic: message.topic, payload: message.payload, qos, retain: message.retain, dup: false, messageId: packetId });
+    }
+  }
+
+  private write(link: PacketLink, message: StoredMessage, entry: WindowEntry | null): void {
+    const resend = message.flight !== undefined;
+    try {
+      if (entry === null) {
+        link.send({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: 0, retain: message.retain, dup: false }, () =>
+          this.settle(message.seq),
+        );
+        this.counters.qos0Written++;
+        return;
+      }
+      if (entry.phase === 'released') {
+        link.send({ cmd: 'pubrel', messageId: entry.packetId });
+      } else {
+        link.send({
+          cmd: 'publish',
+          topic: message.topic,
+          payload: message.payload,
+          qos: entry.qos,
+          retain: message.retain,
+          dup: resend,
+          messageId: entry.packetId,
+        });
+      }
+      if (resend) this.counters.resent++;
+      else this.counters.published++;
+    } catch (err) {
+      // Only a stored message that cannot form a valid packet gets here; retrying would wedge the queue.
+      this.counters.rejectedOutgoing++;
+      this.options.logger.error('stored message cannot be sent as a valid MQTT packet; removing it', {
+        seq: message.seq,
+        topic: message.topic,
+        err,
+      });
+      if (entry !== null) this.forget(entry.packetId);
+      this.settle(message.seq);
+    }
+  }
+
+  private forget(packetId: number): WindowEntry | undefined {
+    const entry = this.window.get(packetId);
+    this.window.delete(packetId);
+    this.ids.release(packetId);
+    return entry;
+  }
+
+  private settle(seq: number): void {
+    this.settling.add(seq);
+    this.store.settle([seq]).then(
+      () => this.settling.delete(seq),
+      (err: unknown) => {
+        this.settling.delete(seq);
+        this.options.logger.error('could not delete an acknowledged message; it will be sent again', { seq, err });
+      },
+    );
+  }
+
+  private finish(packetId: number): void {
+    const entry = this.forget(packetId);
+    if (entry === undefined) return;
+    if (entry.seq !== null) {
+      this.counters.acked++;
+      this.settle(entry.seq);
+    }
+    entry.onDone?.(true);
+    this.kick();
+  }
+
+  private onPuback(packetId: number): void {
+    const entry = this.window.get(packetId);
+    if (entry?.qos !== 1) throw new ProtocolViolation(`PUBACK for packet id ${packetId}, which has no QoS 1 publish in flight`);
+    this.finish(packetId);
+  }
+
+  private onPubrec(packetId: number): void {
+    const entry = this.window.get(packetId);
+    if (entry?.qos !== 2) throw new ProtocolViolation(`PUBREC for packet id ${packetId}, which has no QoS 2 publish in flight`);
+    const link = this.link;
+    if (link === null) return;
+    if (entry.phase === 'released' || entry.seq === null) {
+      entry.phase = 'released';
+      link.send({ cmd: 'pubrel', messageId: packetId });
+      return;
+    }
+    entry.phase = 'released';
+    const gen = this.generation;
+    // Persist the release before PUBREL: after a crash we must resend PUBREL, not the PUBLISH.
+    this.store.recordFlight([{ seq: entry.seq, packetId, phase: 'released' }]).then(
+      () => {
+        if (gen === this.generation && link.isOpen) link.send({ cmd: 'pubrel', messageId: packetId });
+      },
+      (err: unknown) => this.options.logger.error('could not record PUBREC; PUBREL deferred to next connection', { packetId, err }),
+    );
+  }
+
+  private onPubcomp(packetId: number): void {
+    const entry = this.window.get(packetId);
+    if (entry?.qos !== 2 || entry.phase !== 'released') {
+      throw new ProtocolViolation(`PUBCOMP for packet id ${packetId}, which has no released QoS 2 publish`);
+    }
+    this.finish(packetId);
+  }
+
+  private onIncomingPublish(packet: IPublishPacket): void {
+    const topic = packet.topic;
+    // mqtt-packet decodes invalid UTF-8 into U+FFFD instead of failing; MQTT requires closing.
+    if (typeof topic !== 'string' || topic.length === 0 || topic.includes('\uFFFD') || topic.includes('\u0000') || /[+#]/.test(topic)) {
+      throw new ProtocolViolation('PUBLISH with an invalid topic name');
+    }
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const message: IncomingMessage = { topic, payload, qos: packet.qos, retain: packet.retain };
+    const link = this.link;
+    if (packet.qos === 0) return this.deliver(message);
+    const packetId = this.requireId(packet.messageId, 'PUBLISH');
+    if (packet.qos === 1) {
+      this.deliver(message);
+      link?.send({ cmd: 'puback', messageId: packetId });
+      return;
+    }
+    const gen = this.generation;
+    // QoS 2 receipts are persisted so a command runs once even across a restart.
+    this.incomingChain = this.incomingChain.then(async () => {
+      const seen = await this.store.incomingQos2.has(packetId);
+      if (!seen) {
+        await this.store.incomingQos2.add(packetId);
+        this.deliver(message);
+      }
+      if (gen === this.generation && link?.isOpen === true) link.send({ cmd: 'pubrec', messageId: packetId });
+    }).catch((err: unknown) => this.options.logger.error('could not record incoming QoS 2 message; broker will resend', { packetId, err }));
+  }
+
+  private onIncomingPubrel(packetId: number): void {
+    const link = this.link;
+    const gen = this.generation;
+    // Unknown ids are answered too: we may have completed it before a crash and the broker resends.
+    this.incomingChain = this.incomingChain.then(async () => {
+      await this.store.incomingQos2.remove(packetId);
+      if (gen === this.generation && link?.isOpen === true) link.send({ cmd: 'pubcomp', messageId: packetId });
+    }).catch((err: unknown) => this.options.logger.error('could not clear incoming QoS 2 state', { packetId, err }));
+  }
+
+  private deliver(message: IncomingMessage): void {
+    this.counters.received++;
+    try {
+      this.options.onMessage?.(message);
+    } catch (err) {
+      this.options.logger.error('incoming message handler failed', { topic: message.topic, err });
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Reads straight from disk in bounded windows: nothing here caches, so memory does not
+ * follow the backlog. Undecodable values are reported and skipped, never thrown.
+ */
+import type { StoredMessage } from '../mqtt/store.js';
+import { decodeFlight, decodeMessage, decodeStateValue } from './codec.js';
+import { FLIGHT, MSG, flightKey, msgKey, parseSeq, sourcePrefix, spaceRange } from './keys.js';
+import type { Db } from './plan.js';
+
+/** `seq` is set for an undecodable message, so the caller can quarantine it. */
+export type CorruptHandler = (key: string, reason: string, seq: number | null) => void;
+
+const reason = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+export class StoreReader {
+  constructor(
+    private readonly db: Db,
+    private readonly onCorrupt: CorruptHandler,
+  ) {}
+
+  async window(afterSeq: number, limit: number): Promise<StoredMessage[]> {
+    const out: StoredMessage[] = [];
+    const iterator = this.db.iterator({ gt: msgKey(afterSeq), lt: spaceRange(MSG).lt });
+    try {
+      // No iterator limit: corrupt entries are skipped, and a window must still fill up.
+      while (out.length < limit) {
+        const chunk = await iterator.nextv(limit - out.length);
+        if (chunk.length === 0) break;
+        for (const [key, value] of chunk) {
+          const message = this.decode(key, value);
+          if (message !== null) out.push(message);
+        }
+      }
+    } finally {
+      await iterator.close();
+    }
+    const last = out[out.length - 1];
+    if (last !== undefined) await this.attachFlights(out, afterSeq, last.seq);
+    return out;
+  }
+
+  async sourceState(source: string): Promise<Record<string, string | number>> {
+    const prefix = sourcePrefix(source);
+    const state: Record<string, string | number> = {};
+    for await (const [key, value] of this.db.iterator(spaceRange(prefix))) {
+      try {
+        state[key.slice(prefix.length)] = decodeStateValue(value);
+      } catch (err) {
+        this.onCorrupt(key, reason(err), null);
+      }
+    }
+    return state;
+  }
+
+  private decode(key: string, value: Buffer): StoredMessage | null {
+    const seq = parseSeq(key, MSG);
+    try {
+      if (seq === null) throw new Error('key is not a message seq');
+      return { ...decodeMessage(value), seq };
+    } catch (err) {
+      this.onCorrupt(key, reason(err), seq);
+      return null;
+    }
+  }
+
+  /** f! records are sparse (only messages in flight), so one range read beats a lookup per message. */
+  private async attachFlights(window: StoredMessage[], afterSeq: number, lastSeq: number): Promise<void> {
+    const bySeq = new Map(window.map((m) => [m.seq, m]));
+    for await (const [key, value] of this.db.iterator({ gt: flightKey(afterSeq), lte: flightKey(lastSeq) })) {
+      const seq = parseSeq(key, FLIGHT);
+      const message = seq === null ? undefined : bySeq.get(seq);
+      if (message === undefined) continue;
+      try {
+        message.flight = decodeFlight(value);
+      } catch (err) {
+        // Without a usable record the session treats the message as never sent: a new id.
+        this.onCorrupt(key, reason(err), null);
+      }
+    }
+  }
+}
