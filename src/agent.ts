@@ -70,7 +70,8 @@ export async function startAgent(config: AgentConfig, options: AgentOptions): Pr
       reconnect: mqtt.reconnect,
       maxIncomingPacketBytes: mqtt.maxIncomingPacketBytes,
       status: config.status,
-      onMessage: options.onMessage,
+      // Commands arrive here in a later release; until then an incoming message is only logged.
+      onMessage: options.onMessage ?? ((m) => logger.debug('incoming message', { topic: m.topic, qos: m.qos, bytes: m.payload.length })),
     },
     outbox,
     { openTransport, logger: logger.child({ component: 'mqtt' }) },
@@ -85,9 +86,10 @@ export async function startAgent(config: AgentConfig, options: AgentOptions): Pr
     const sourceLogger = logger.child({ source: source.name });
     // What a restarted source resumes from: the state committed with its last reading.
     let committed: SourceStateValues = await outbox.readSourceState(source.name);
-    const emit = async (reading: Reading, state?: SourceStateValues): Promise<void> => {
+    const emit = async (readings: Reading | readonly Reading[], state?: SourceStateValues): Promise<void> => {
       const values = state === undefined ? undefined : { source: source.name, values: state };
-      const result = await outbox.commit(readingToMessages(reading, rule), values);
+      const list: readonly Reading[] = Array.isArray(readings) ? readings : [readings as Reading];
+      const result = await outbox.commit(list.flatMap((r) => readingToMessages(r, rule)), values);
       if (state !== undefined) committed = { ...committed, ...state };
       if (result.rejected > 0) sourceLogger.debug('reading dropped: store full (store.whenFull: drop-newest)');
     };

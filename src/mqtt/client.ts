@@ -248,7 +248,9 @@ export class MqttClient {
   }
 
   private noteQuickDrop(upForMs: number, reason: string): void {
-    if (this.stopping || upForMs >= QUICK_DROP_MS || reason !== 'connection closed by peer') {
+    // Only closes the broker caused count (FIN or RST), not ones we made (dead link, bad bytes).
+    const byPeer = reason === 'connection closed by peer' || reason.startsWith('socket error');
+    if (this.stopping || upForMs >= QUICK_DROP_MS || !byPeer) {
       this.quickDrops = 0;
       return;
     }

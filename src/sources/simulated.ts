@@ -3,7 +3,11 @@
  * committed with the reading that carries it, so after a crash the uncommitted seqs are
  * produced again: no gap, no reuse.
  */
+import type { Reading } from '../pipeline/reading.js';
 import type { Source, SourceContext } from './source.js';
+
+/** Readings per commit when running flat out. */
+const BURST = 64;
 import { sleep } from './sleep.js';
 
 export interface SimulatedOptions {
@@ -32,21 +36,27 @@ export class SimulatedSource implements Source {
     let next = Date.now();
 
     while (!context.signal.aborted && (count === undefined || seq < count)) {
-      // A bounded random walk: values drift like a real room, never jump.
-      temperature = clamp(temperature + (this.random() - 0.5) * 0.2, -10, 45);
-      humidity = clamp(humidity + (this.random() - 0.5) * 0.5, 5, 95);
-      const reading = {
-        source: this.name,
-        ts: Date.now(),
-        fields: { seq: seq + 1, temperature: round(temperature, 2), humidity: round(humidity, 1) },
-      };
-      await context.emit(reading, { seq: seq + 1 });
-      seq++;
+      // Flat out (interval 0), readings go in bursts: one commit carries many, with the
+      // seq of the last, so "as fast as the store accepts" is not one disk write per reading.
+      const burst = intervalMs > 0 ? 1 : Math.min(BURST, count === undefined ? BURST : count - seq);
+      const readings: Reading[] = [];
+      for (let i = 0; i < burst; i++) {
+        // A bounded random walk: values drift like a real room, never jump.
+        temperature = clamp(temperature + (this.random() - 0.5) * 0.2, -10, 45);
+        humidity = clamp(humidity + (this.random() - 0.5) * 0.5, 5, 95);
+        readings.push({
+          source: this.name,
+          ts: Date.now(),
+          fields: { seq: seq + i + 1, temperature: round(temperature, 2), humidity: round(humidity, 1) },
+        });
+      }
+      await context.emit(readings.length === 1 ? (readings[0] as Reading) : readings, { seq: seq + burst });
+      seq += burst;
       if (intervalMs > 0) {
         next += intervalMs;
         if (!(await sleep(Math.max(0, next - Date.now()), context.signal))) break;
-      } else if (seq % 64 === 0) {
-        // Flat out: yield now and then so timers and sockets keep running.
+      } else {
+        // Let timers and sockets run between bursts.
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }

@@ -11,8 +11,9 @@ export interface SourceContext {
   /**
    * Hands a reading (and the state it advances) to the agent. Resolves once both are
    * committed together; a source must await it before producing state that depends on it.
+   * Several readings in one call are committed in one batch with the state (all or none).
    */
-  emit(reading: Reading, state?: SourceStateValues): Promise<void>;
+  emit(reading: Reading | readonly Reading[], state?: SourceStateValues): Promise<void>;
   /** The state last committed with one of this source's readings ({} on first start). */
   readonly initialState: Readonly<SourceStateValues>;
   readonly logger: Logger;

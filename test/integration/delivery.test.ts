@@ -17,11 +17,11 @@ for (const qos of [1, 2] as const) {
     const proxy = await startFaultProxy({ targetPort: broker.port, keepPublishes: 100, t });
     const inflight = 16;
     const fx = await agentFixture({ url: proxy.url, qos, inflight, count: N, t });
-    const sub = await startSubscriber({ url: broker.url, topic: [fx.dataTopic], qos, t });
+    const sub = await startSubscriber({ url: broker.url, topic: [fx.dataTopic, fx.statusTopic], qos, t });
 
     const agent = fx.start();
     await agent.waitForLog(logMsg('connected to broker'), 15_000);
-    assert.equal((await readRetained(broker.url, fx.statusTopic, 5_000))?.toString(), 'online');
+    await sub.waitFor((ms) => ms.some((m) => m.topic === fx.statusTopic && m.payload.toString() === 'online'), 10_000, 'online status');
     await sub.waitForCount(N, 150_000, fx.dataTopic);
     await agent.waitForLog(logMsg('simulated source finished'), 10_000);
 

@@ -195,8 +195,16 @@ class RecordingSubscriber implements Subscriber {
   }
 
   waitForCount(n: number, timeoutMs: number, topicFilter?: string): Promise<readonly ReceivedMessage[]> {
-    const count = (ms: readonly ReceivedMessage[]): number =>
-      topicFilter === undefined ? ms.length : ms.filter((m) => topicMatches(topicFilter, m.topic)).length;
+    // Counted incrementally: re-filtering every message on every arrival is O(n²) at 20k messages.
+    let scanned = 0;
+    let matched = 0;
+    const count = (ms: readonly ReceivedMessage[]): number => {
+      for (; scanned < ms.length; scanned++) {
+        const m = ms[scanned];
+        if (m !== undefined && (topicFilter === undefined || topicMatches(topicFilter, m.topic))) matched++;
+      }
+      return matched;
+    };
     return this.waitFor((ms) => count(ms) >= n, timeoutMs, `${n} message(s)${topicFilter ? ` on ${topicFilter}` : ''}`);
   }
 

@@ -23,10 +23,10 @@ void test('a reading becomes one JSON message {ts, seq, ...fields} with the rule
 
 void test('simulated source continues seq from committed state and stops at count', async () => {
   const emitted: Array<{ reading: Reading; state: unknown }> = [];
-  const source = new SimulatedSource({ name: 'sim', intervalMs: 0, count: 10 });
+  const source = new SimulatedSource({ name: 'sim', intervalMs: 1, count: 10 });
   await source.run({
     emit: (reading, state) => {
-      emitted.push({ reading, state });
+      for (const r of Array.isArray(reading) ? reading : [reading]) emitted.push({ reading: r as Reading, state });
       return Promise.resolve();
     },
     initialState: { seq: 7 },
@@ -46,12 +46,12 @@ void test('simulated source continues seq from committed state and stops at coun
 
 void test('simulated source does not advance seq when a commit fails', async () => {
   const seen: unknown[] = [];
-  const source = new SimulatedSource({ name: 'sim', intervalMs: 0, count: 5 });
+  const source = new SimulatedSource({ name: 'sim', intervalMs: 1, count: 5 });
   let calls = 0;
   await assert.rejects(
     source.run({
       emit: (reading) => {
-        seen.push(reading.fields.seq);
+        seen.push((reading as Reading).fields.seq);
         return ++calls === 2 ? Promise.reject(new Error('disk full')) : Promise.resolve();
       },
       initialState: {},
@@ -61,4 +61,22 @@ void test('simulated source does not advance seq when a commit fails', async () 
     /disk full/,
   );
   assert.deepEqual(seen, [1, 2]);
+});
+
+void test('flat out, the simulated source commits bursts whose state is the last seq of the burst', async () => {
+  const calls: Array<{ seqs: unknown[]; state: unknown }> = [];
+  const source = new SimulatedSource({ name: 'sim', intervalMs: 0, count: 150 });
+  await source.run({
+    emit: (reading, state) => {
+      const list = Array.isArray(reading) ? (reading as Reading[]) : [reading as Reading];
+      calls.push({ seqs: list.map((r) => r.fields.seq), state });
+      return Promise.resolve();
+    },
+    initialState: {},
+    logger: silentLogger,
+    signal: new AbortController().signal,
+  });
+  assert.deepEqual(calls.flatMap((c) => c.seqs), Array.from({ length: 150 }, (_, i) => i + 1));
+  for (const c of calls) assert.deepEqual(c.state, { seq: c.seqs[c.seqs.length - 1] });
+  assert.ok(calls.length < 10, `expected bursts, got ${calls.length} commits`);
 });
