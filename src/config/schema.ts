@@ -62,7 +62,8 @@ const MIN_INCOMING_PACKET_BYTES = 64;
 const MAX_SECRET_FILE_BYTES = 64 * 1024;
 
 const WHEN_FULL = ['drop-oldest', 'drop-newest'] as const satisfies readonly WhenFull[];
-const DRAIN_ORDERS = ['oldest-first', 'newest-first'] as const satisfies readonly DrainOrder[];
+// newest-first is issue 3's; until the session implements it, accepting it would silently drain oldest first.
+const DRAIN_ORDERS = ['oldest-first'] as const satisfies readonly DrainOrder[];
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const satisfies ReadonlyArray<LogConfig['level']>;
 
 /** Placeholders each topic template may use, with harmless sample values to validate it. */

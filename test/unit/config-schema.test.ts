@@ -98,7 +98,7 @@ void test('every key given explicitly is parsed and converted', async () => {
         tls: { rejectUnauthorized: false },
       },
       status: { topic: 'site/{device}/state', online: '1', offline: '0' },
-      store: { path: 'queue', maxMessages: 5000, maxBytes: '64MiB', whenFull: 'drop-newest', sync: true, drain: 'newest-first' },
+      store: { path: 'queue', maxMessages: 5000, maxBytes: '64MiB', whenFull: 'drop-newest', sync: true, drain: 'oldest-first' },
       publish: { qos: 2, retain: true, topic: 'site/{source}/{device}' },
       sources: [
         { type: 'simulated', name: 'greenhouse', interval: '250ms', count: 10 },
@@ -131,7 +131,7 @@ void test('every key given explicitly is parsed and converted', async () => {
     maxBytes: 64 * 1_048_576,
     whenFull: 'drop-newest',
     sync: true,
-    drain: 'newest-first',
+    drain: 'oldest-first',
   });
   assert.deepEqual(config.publish, { qos: 2, retain: true, topic: 'site/{source}/{device}' });
   assert.deepEqual(config.sources, [
@@ -244,7 +244,8 @@ const BAD: Array<[string, unknown, string, string | RegExp]> = [
   ['store.maxBytes negative', withPatch({ store: { maxBytes: '-5MB' } }), 'store.maxBytes', 'must be a size like'],
   ['store.whenFull', withPatch({ store: { whenFull: 'drop-all' } }), 'store.whenFull', 'must be one of: drop-oldest, drop-newest'],
   ['store.sync yes', withPatch({ store: { sync: 'yes' } }), 'store.sync', 'must be true or false'],
-  ['store.drain', withPatch({ store: { drain: 'random' } }), 'store.drain', 'must be one of: oldest-first, newest-first'],
+  ['store.drain', withPatch({ store: { drain: 'random' } }), 'store.drain', 'must be one of: oldest-first'],
+  ['store.drain newest-first (not yet)', withPatch({ store: { drain: 'newest-first' } }), 'store.drain', 'must be one of: oldest-first'],
   ['publish.qos 3', withPatch({ publish: { qos: 3 } }), 'publish.qos', 'must be 0, 1 or 2'],
   ['publish.qos string', withPatch({ publish: { qos: '1' } }), 'publish.qos', 'must be 0, 1 or 2'],
   ['publish.retain', withPatch({ publish: { retain: 1 } }), 'publish.retain', 'must be true or false'],
