@@ -5,12 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { startAgent } from './agent.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 import { formatResolvedConfig } from './config/mask.js';
 import { createLogger } from './observe/logger.js';
-import { OutboxOpenError } from './outbox/level-outbox.js';
+import { OutboxOpenError } from './outbox/errors.js';
 
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
@@ -80,6 +79,8 @@ async function load(path: string | undefined): Promise<Awaited<ReturnType<typeof
 async function run(path: string | undefined): Promise<void> {
   const config = await load(path);
   const logger = createLogger({ level: config.log.level, base: { device: config.device.id } });
+  // Loaded only for `run`: `check` and `--help` should not pay for LevelDB's native module.
+  const { startAgent } = await import('./agent.js');
   let agent: Awaited<ReturnType<typeof startAgent>>;
   try {
     agent = await startAgent(config, { logger });
