@@ -67,6 +67,8 @@ function checkLimit(value: number | undefined, name: string): number {
 }
 
 export class LevelOutbox implements Outbox {
+  /** The oldest-message lookups, one after another (refreshOldest never rejects). */
+  private oldestRefresh: Promise<void> = Promise.resolve();
   readonly incomingQos2: IncomingQos2Store;
 
   private queue: Pending[] = [];
@@ -250,7 +252,9 @@ export class LevelOutbox implements Outbox {
       return;
     }
     this.apply(plan);
-    await this.refreshOldest(plan);
+    // Only stats read the oldest message: finding it must not delay the callers of this batch.
+    // Chained so each lookup starts from the previous one's answer.
+    this.oldestRefresh = this.track(this.oldestRefresh.then(() => this.refreshOldest(plan)));
     this.report(plan);
     if (plan.droppedStored.length > 0) this.notify(this.dropListeners, plan.droppedStored);
     if (plan.appended.length > 0) this.notify(this.appendListeners);

@@ -1,48 +1,10 @@
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { Level } from 'level';
-import type { LogFields, Logger } from '../../src/observe/logger.js';
 import { silentLogger } from '../../src/observe/logger.js';
 import { CorruptValueError, decodeFlight, decodeMessage, encodeFlight, encodeMessage } from '../../src/outbox/codec.js';
-import { openOutbox } from '../../src/outbox/level-outbox.js';
-import type { LevelOutbox, OutboxHooks } from '../../src/outbox/level-outbox.js';
 import type { Message } from '../../src/outbox/outbox.js';
-import { makeTempDir, removeTempDir } from '../support/temp.js';
-
-const T = { timeout: 30_000 };
-
-function harness(t: TestContext) {
-  const opened: LevelOutbox[] = [];
-  const dirs: string[] = [];
-  t.after(async () => {
-    await Promise.allSettled(opened.map((o) => o.close()));
-    for (const dir of dirs) await removeTempDir(dir);
-  });
-  return {
-    async path(): Promise<string> {
-      const dir = await makeTempDir('outbox');
-      dirs.push(dir);
-      return join(dir, 'store');
-    },
-    async open(path: string, logger: Logger = silentLogger, hooks: OutboxHooks = {}): Promise<LevelOutbox> {
-      const outbox = await openOutbox({ path, whenFull: 'drop-oldest', sync: false }, logger, hooks);
-      opened.push(outbox);
-      return outbox;
-    },
-  };
-}
-
-async function withRaw(path: string, fn: (db: Level<string, Buffer>) => Promise<void>): Promise<void> {
-  const db = new Level<string, Buffer>(path, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
-  try {
-    await fn(db);
-  } finally {
-    await db.close();
-  }
-}
+import { T, captureWarnings, outboxHarness, withRaw } from '../support/outbox-harness.js';
 
 const msg = (i: number): Message => ({ topic: `t/${i}`, payload: Buffer.from([i]), qos: 1, retain: false });
 
@@ -72,7 +34,7 @@ void test('codec round-trips and rejects damaged values with CorruptValueError o
 });
 
 void test('a corrupt message on disk is moved to bad!<seq>, counted and logged; the rest is served', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const path = await h.path();
   let outbox = await h.open(path);
   await outbox.commit([msg(1), msg(2), msg(3), msg(4)]);
@@ -88,9 +50,8 @@ void test('a corrupt message on disk is moved to bad!<seq>, counted and logged; 
     await db.put('s!sim!n', Buffer.from('{oops'));
   });
 
-  const warnings: Array<{ msg: string; fields?: LogFields }> = [];
-  const logger: Logger = { ...silentLogger, warn: (m, fields) => warnings.push({ msg: m, fields }), child: () => logger };
-  outbox = await h.open(path, logger);
+  const { logger, warnings } = captureWarnings();
+  outbox = await h.open(path, {}, logger);
   const stats = outbox.stats();
   assert.deepEqual({ m: stats.messages, c: stats.corrupt }, { m: 3, c: 2 });
   const read = await outbox.readAfter(0, 10);
@@ -111,10 +72,10 @@ void test('a corrupt message on disk is moved to bad!<seq>, counted and logged; 
 });
 
 void test('a message that turns unreadable while running is skipped by readAfter and quarantined', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const path = await h.path();
   // Simulates a value damaged on its way to disk: same length, so the counters stay exact.
-  const outbox = await h.open(path, silentLogger, {
+  const outbox = await h.open(path, {}, silentLogger, {
     beforeWrite: (ops) => {
       for (const op of ops) if (op.type === 'put' && op.key === 'm!0000000000000002') op.value = Buffer.alloc(op.value.length, 0xff);
     },

@@ -1,42 +1,13 @@
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { Level } from 'level';
-import { silentLogger } from '../../src/observe/logger.js';
-import { OutboxClosedError, openOutbox } from '../../src/outbox/level-outbox.js';
-import type { LevelOutbox } from '../../src/outbox/level-outbox.js';
-import type { Message, OutboxOptions } from '../../src/outbox/outbox.js';
-import { makeTempDir, removeTempDir } from '../support/temp.js';
-
-const T = { timeout: 30_000 };
-
-/** Closes every outbox before its directory goes, even when an assertion failed. */
-function harness(t: TestContext) {
-  const opened: LevelOutbox[] = [];
-  const dirs: string[] = [];
-  t.after(async () => {
-    await Promise.allSettled(opened.map((o) => o.close()));
-    for (const dir of dirs) await removeTempDir(dir);
-  });
-  return {
-    async path(): Promise<string> {
-      const dir = await makeTempDir('outbox');
-      dirs.push(dir);
-      return join(dir, 'store');
-    },
-    async open(path: string, options: Partial<OutboxOptions> = {}): Promise<LevelOutbox> {
-      const outbox = await openOutbox({ path, whenFull: 'drop-oldest', sync: false, ...options }, silentLogger);
-      opened.push(outbox);
-      return outbox;
-    },
-  };
-}
+import { OutboxClosedError } from '../../src/outbox/level-outbox.js';
+import type { Message } from '../../src/outbox/outbox.js';
+import { T, outboxHarness, withRaw } from '../support/outbox-harness.js';
 
 const msg = (i: number, qos: 0 | 1 | 2 = 1): Message => ({ topic: `dev/t/${i}`, payload: Buffer.from(`v${i}`), qos, retain: i % 2 === 0 });
 
 void test('a resolved commit is readable after close and reopen, with exact counters', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const path = await h.path();
   const before = Date.now();
   let outbox = await h.open(path, { sync: true });
@@ -63,7 +34,7 @@ void test('a resolved commit is readable after close and reopen, with exact coun
 });
 
 void test('source state is committed in the same batch as its message', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const path = await h.path();
   let outbox = await h.open(path);
   assert.deepEqual(await outbox.readSourceState('sim'), {});
@@ -83,7 +54,7 @@ void test('source state is committed in the same batch as its message', T, async
 });
 
 void test('seqs are monotonic across reopen and never reused after the store is emptied', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const path = await h.path();
   let outbox = await h.open(path);
   assert.equal(outbox.lastSeq(), 0);
@@ -99,15 +70,13 @@ void test('seqs are monotonic across reopen and never reused after the store is 
   await outbox.close();
 
   // Without the high-water mark the last message key still bounds the next seq.
-  const raw = new Level<string, Buffer>(path, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
-  await raw.del('meta!next-seq');
-  await raw.close();
+  await withRaw(path, (raw) => raw.del('meta!next-seq'));
   outbox = await h.open(path);
   assert.deepEqual((await outbox.commit([msg(5)])).seqs, [5]);
 });
 
 void test('calls after close reject with OutboxClosedError; close is idempotent', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const outbox = await h.open(await h.path());
   await Promise.all([outbox.close(), outbox.close()]);
   await assert.rejects(outbox.commit([msg(1)]), OutboxClosedError);
@@ -121,7 +90,7 @@ void test('calls after close reject with OutboxClosedError; close is idempotent'
 });
 
 void test('invalid messages are rejected before they reach the batch', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const outbox = await h.open(await h.path());
   await assert.rejects(outbox.commit([{ topic: '', payload: Buffer.alloc(0), qos: 0, retain: false }]), TypeError);
   await assert.rejects(outbox.commit([{ topic: 'a', payload: Buffer.alloc(0), qos: 3 as 1, retain: false }]), RangeError);
@@ -134,7 +103,7 @@ void test('invalid messages are rejected before they reach the batch', T, async 
 });
 
 void test('incoming QoS 2 ids survive reopen until removed', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const path = await h.path();
   let outbox = await h.open(path);
   await Promise.all([outbox.incomingQos2.add(10), outbox.incomingQos2.add(65535)]);

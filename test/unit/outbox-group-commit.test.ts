@@ -1,32 +1,9 @@
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { silentLogger } from '../../src/observe/logger.js';
-import { openOutbox } from '../../src/outbox/level-outbox.js';
-import type { BatchOp, LevelOutbox, OutboxHooks } from '../../src/outbox/level-outbox.js';
-import type { Message, OutboxOptions } from '../../src/outbox/outbox.js';
-import { makeTempDir, removeTempDir } from '../support/temp.js';
-
-const T = { timeout: 30_000 };
-
-function harness(t: TestContext) {
-  const opened: LevelOutbox[] = [];
-  const dirs: string[] = [];
-  t.after(async () => {
-    await Promise.allSettled(opened.map((o) => o.close()));
-    for (const dir of dirs) await removeTempDir(dir);
-  });
-  return {
-    async open(options: Partial<OutboxOptions> = {}, hooks: OutboxHooks = {}): Promise<LevelOutbox> {
-      const dir = await makeTempDir('outbox');
-      dirs.push(dir);
-      const outbox = await openOutbox({ path: join(dir, 'store'), whenFull: 'drop-oldest', sync: false, ...options }, silentLogger, hooks);
-      opened.push(outbox);
-      return outbox;
-    },
-  };
-}
+import type { BatchOp } from '../../src/outbox/level-outbox.js';
+import type { Message } from '../../src/outbox/outbox.js';
+import { T, outboxHarness } from '../support/outbox-harness.js';
 
 const msg = (i: number): Message => ({ topic: 'dev/t', payload: Buffer.from(String(i)), qos: 1, retain: false });
 
@@ -38,7 +15,7 @@ function gate(): { wait: Promise<void>; open: () => void } {
 }
 
 void test('1000 concurrent commits are written in a handful of batches', T, async (t) => {
-  const outbox = await harness(t).open({ sync: true });
+  const outbox = await outboxHarness(t).openFresh({ sync: true });
   const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => outbox.commit([msg(i)])));
   const seqs = results.flatMap((r) => r.seqs);
   assert.deepEqual(seqs, Array.from({ length: 1000 }, (_, i) => i + 1), 'call order is seq order');
@@ -51,8 +28,9 @@ void test('writes arriving during a batch write ride together in the next batch'
   const held = gate();
   const written: number[] = [];
   let calls = 0;
-  const outbox = await harness(t).open(
+  const outbox = await outboxHarness(t).openFresh(
     {},
+    silentLogger,
     {
       beforeWrite: async (ops: readonly BatchOp[]) => {
         written.push(ops.length);
@@ -83,7 +61,7 @@ void test('writes arriving during a batch write ride together in the next batch'
 
 void test('a failed batch rejects only its callers and the outbox stays usable', T, async (t) => {
   let fail = true;
-  const outbox = await harness(t).open({}, {
+  const outbox = await outboxHarness(t).openFresh({}, silentLogger, {
     beforeWrite: () => {
       if (fail) throw new Error('disk full (injected)');
     },
@@ -103,7 +81,7 @@ void test('a failed batch rejects only its callers and the outbox stays usable',
 });
 
 void test('onAppend fires once per batch that added messages, before commit callers resume', T, async (t) => {
-  const outbox = await harness(t).open();
+  const outbox = await outboxHarness(t).openFresh();
   const seen: number[] = [];
   const unsubscribe = outbox.onAppend(() => seen.push(outbox.lastSeq()));
   await Promise.all(Array.from({ length: 100 }, (_, i) => outbox.commit([msg(i)])));
@@ -124,7 +102,7 @@ void test('onAppend fires once per batch that added messages, before commit call
 });
 
 void test('a throwing listener is logged, not propagated to committers', T, async (t) => {
-  const outbox = await harness(t).open();
+  const outbox = await outboxHarness(t).openFresh();
   outbox.onAppend(() => {
     throw new Error('listener bug');
   });

@@ -1,14 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { silentLogger } from '../../src/observe/logger.js';
-import { openOutbox } from '../../src/outbox/level-outbox.js';
-import type { LevelOutbox } from '../../src/outbox/level-outbox.js';
 import type { StoredMessage } from '../../src/mqtt/store.js';
 import type { Message } from '../../src/outbox/outbox.js';
-import { makeTempDir, removeTempDir } from '../support/temp.js';
+import { T, outboxHarness } from '../support/outbox-harness.js';
 
 // A forced GC makes heap samples measure what is retained, not garbage awaiting collection.
 setFlagsFromString('--expose-gc');
@@ -30,46 +26,40 @@ const BOUND = 12 * 1024 * 1024;
 
 const message = (i: number): Message => ({ topic: 'site/dev-01/temp', payload: Buffer.from(`{"v":${i},"pad":"${'x'.repeat(40)}"}`), qos: 1, retain: false });
 
-void test('committing, reopening and reading a 200k backlog in windows of 100 keeps memory flat', { timeout: 30_000 }, async (t) => {
-  const dir = await makeTempDir('outbox-memory');
-  const path = join(dir, 'store');
-  let outbox: LevelOutbox | null = null;
+void test('committing, reopening and reading a 200k backlog in windows of 100 keeps memory flat', T, async (t) => {
+  const h = outboxHarness(t);
+  const path = await h.path('outbox-memory');
   // Taken before anything is committed: whatever the commit phase, the open scan or the
   // reads leave reachable counts against the bound.
   const baseline = retained();
-  try {
-    const started = performance.now();
-    outbox = await openOutbox({ path, whenFull: 'drop-oldest', sync: false }, silentLogger);
-    const commits: Array<Promise<unknown>> = [];
-    for (let i = 0; i < COUNT; i += 500) commits.push(outbox.commit(Array.from({ length: 500 }, (_, j) => message(i + j))));
-    await Promise.all(commits);
-    commits.length = 0;
-    await outbox.close();
-    const committedAt = performance.now();
+  const started = performance.now();
+  let outbox = await h.open(path);
+  const commits: Array<Promise<unknown>> = [];
+  for (let i = 0; i < COUNT; i += 500) commits.push(outbox.commit(Array.from({ length: 500 }, (_, j) => message(i + j))));
+  await Promise.all(commits);
+  commits.length = 0;
+  await outbox.close();
+  const committedAt = performance.now();
 
-    outbox = await openOutbox({ path, whenFull: 'drop-oldest', sync: false }, silentLogger);
-    assert.equal(outbox.stats().messages, COUNT);
-    let peak = retained() - baseline;
+  outbox = await h.open(path);
+  assert.equal(outbox.stats().messages, COUNT);
+  let peak = retained() - baseline;
 
-    let after = 0;
-    let read = 0;
-    for (let windows = 1; ; windows++) {
-      const page: StoredMessage[] = await outbox.readAfter(after, WINDOW);
-      if (page.length === 0) break;
-      assert.equal(page[0]?.seq, after + 1, 'windows are contiguous and in order');
-      read += page.length;
-      after = page[page.length - 1]?.seq ?? after;
-      if (windows % 200 === 0) peak = Math.max(peak, retained() - baseline);
-    }
-    const readAt = performance.now();
-    assert.equal(read, COUNT);
-    t.diagnostic(
-      `commit ${COUNT}: ${(committedAt - started).toFixed(0)} ms; reopen + read: ${(readAt - committedAt).toFixed(0)} ms; ` +
-        `peak retained growth ${(peak / 1024 / 1024).toFixed(1)} MB`,
-    );
-    assert.ok(peak < BOUND, `retained memory grew by ${(peak / 1024 / 1024).toFixed(1)} MB while reading`);
-  } finally {
-    await outbox?.close();
-    await removeTempDir(dir);
+  let after = 0;
+  let read = 0;
+  for (let windows = 1; ; windows++) {
+    const page: StoredMessage[] = await outbox.readAfter(after, WINDOW);
+    if (page.length === 0) break;
+    assert.equal(page[0]?.seq, after + 1, 'windows are contiguous and in order');
+    read += page.length;
+    after = page[page.length - 1]?.seq ?? after;
+    if (windows % 200 === 0) peak = Math.max(peak, retained() - baseline);
   }
+  const readAt = performance.now();
+  assert.equal(read, COUNT);
+  t.diagnostic(
+    `commit ${COUNT}: ${(committedAt - started).toFixed(0)} ms; reopen + read: ${(readAt - committedAt).toFixed(0)} ms; ` +
+      `peak retained growth ${(peak / 1024 / 1024).toFixed(1)} MB`,
+  );
+  assert.ok(peak < BOUND, `retained memory grew by ${(peak / 1024 / 1024).toFixed(1)} MB while reading`);
 });

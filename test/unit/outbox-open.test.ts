@@ -1,39 +1,12 @@
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { silentLogger } from '../../src/observe/logger.js';
-import { OutboxOpenError, openOutbox } from '../../src/outbox/level-outbox.js';
-import type { LevelOutbox } from '../../src/outbox/level-outbox.js';
-import type { OutboxOptions } from '../../src/outbox/outbox.js';
-import { makeTempDir, removeTempDir } from '../support/temp.js';
-
-const T = { timeout: 30_000 };
-
-function harness(t: TestContext) {
-  const opened: LevelOutbox[] = [];
-  const dirs: string[] = [];
-  t.after(async () => {
-    await Promise.allSettled(opened.map((o) => o.close()));
-    for (const dir of dirs) await removeTempDir(dir);
-  });
-  return {
-    async dir(): Promise<string> {
-      const dir = await makeTempDir('outbox');
-      dirs.push(dir);
-      return dir;
-    },
-    async open(path: string, options: Partial<OutboxOptions> = {}): Promise<LevelOutbox> {
-      const outbox = await openOutbox({ path, whenFull: 'drop-oldest', sync: false, ...options }, silentLogger);
-      opened.push(outbox);
-      return outbox;
-    },
-  };
-}
+import { OutboxOpenError } from '../../src/outbox/level-outbox.js';
+import { T, outboxHarness } from '../support/outbox-harness.js';
 
 void test('a store locked by another opener fails with a clear OutboxOpenError', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const path = join(await h.dir(), 'store');
   const first = await h.open(path);
   await assert.rejects(h.open(path), (err: unknown) => {
@@ -46,7 +19,7 @@ void test('a store locked by another opener fails with a clear OutboxOpenError',
 });
 
 void test('an unreadable store names the path and how to recover', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const path = join(await h.dir(), 'store');
   await (await h.open(path)).close();
   await writeFile(join(path, 'CURRENT'), 'MANIFEST-999999\n');
@@ -60,14 +33,14 @@ void test('an unreadable store names the path and how to recover', T, async (t) 
 });
 
 void test('the store directory is created (with parents) as mode 0700', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const path = join(await h.dir(), 'a', 'b', 'store');
   await h.open(path);
   assert.equal((await stat(path)).mode & 0o777, 0o700);
 });
 
 void test('invalid options are rejected before anything is created', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const path = join(await h.dir(), 'store');
   await assert.rejects(h.open(path, { maxMessages: -1 }), /store.maxMessages must be a non-negative integer/);
   await assert.rejects(h.open(path, { maxBytes: 1.5 }), /store.maxBytes/);

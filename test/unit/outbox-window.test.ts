@@ -1,51 +1,9 @@
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { Level } from 'level';
-import { silentLogger } from '../../src/observe/logger.js';
-import { openOutbox } from '../../src/outbox/level-outbox.js';
-import type { LevelOutbox } from '../../src/outbox/level-outbox.js';
-import type { Message, OutboxOptions } from '../../src/outbox/outbox.js';
-import { makeTempDir, removeTempDir } from '../support/temp.js';
-
-const T = { timeout: 30_000 };
-
-function harness(t: TestContext) {
-  const opened: LevelOutbox[] = [];
-  const dirs: string[] = [];
-  t.after(async () => {
-    await Promise.allSettled(opened.map((o) => o.close()));
-    for (const dir of dirs) await removeTempDir(dir);
-  });
-  return {
-    async path(): Promise<string> {
-      const dir = await makeTempDir('outbox');
-      dirs.push(dir);
-      return join(dir, 'store');
-    },
-    async open(path: string, options: Partial<OutboxOptions> = {}): Promise<LevelOutbox> {
-      const outbox = await openOutbox({ path, whenFull: 'drop-oldest', sync: false, ...options }, silentLogger);
-      opened.push(outbox);
-      return outbox;
-    },
-  };
-}
-
-/** Encoded size is 10 header bytes + topic + payload: 'x' + n bytes = 11 + n. */
-const sized = (n: number): Message => ({ topic: 'x', payload: Buffer.alloc(n, 1), qos: 1, retain: false });
-
-async function rawKeys(path: string, prefix: string): Promise<string[]> {
-  const db = new Level<string, Buffer>(path, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
-  try {
-    return await db.keys({ gt: prefix, lt: prefix.slice(0, -1) + '"' }).all();
-  } finally {
-    await db.close();
-  }
-}
+import { T, outboxHarness, rawKeys, sized } from '../support/outbox-harness.js';
 
 void test('readAfter pages through the backlog in order, each message with its flight state', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const outbox = await h.open(await h.path());
   await outbox.commit(Array.from({ length: 250 }, (_, i) => sized(i)));
   await outbox.recordFlight([
@@ -76,7 +34,7 @@ void test('readAfter pages through the backlog in order, each message with its f
 });
 
 void test('flight records survive reopen, clearFlight removes them durably, and settled seqs get none', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const path = await h.path();
   let outbox = await h.open(path);
   await outbox.commit([sized(1), sized(2), sized(3)]);
@@ -113,11 +71,11 @@ void test('flight records survive reopen, clearFlight removes them durably, and 
 });
 
 void test('settle deletes messages and their flight records; counters stay exact, absent seqs are no-ops', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const path = await h.path();
   let outbox = await h.open(path);
   const sizes = [0, 5, 17, 100, 3, 64];
-  const { seqs } = await outbox.commit(sizes.map(sized));
+  const { seqs } = await outbox.commit(sizes.map((n) => sized(n)));
   const total = sizes.reduce((sum, n) => sum + 11 + n, 0);
   assert.deepEqual({ m: outbox.stats().messages, b: outbox.stats().bytes }, { m: 6, b: total });
   await outbox.recordFlight([{ seq: 2, packetId: 1, phase: 'published' }]);
@@ -139,7 +97,7 @@ void test('settle deletes messages and their flight records; counters stay exact
 });
 
 void test('settling 20k messages one ack at a time completes (group commit keeps it fast)', T, async (t) => {
-  const h = harness(t);
+  const h = outboxHarness(t);
   const outbox = await h.open(await h.path());
   const n = 20_000;
   for (let i = 0; i < n; i += 5000) await outbox.commit(Array.from({ length: 5000 }, () => sized(20)));
