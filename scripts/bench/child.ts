@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   } finally {
     sampler.stop();
   }
+  result = { ...result, ...sampler.heapPeaksMb() };
   process.stdout.write(`${JSON.stringify({ result })}\n`);
   process.disconnect?.();
 }

@@ -12,6 +12,8 @@ export interface MachineInfo {
   arch: string;
   node: string;
   mosquitto: string;
+  /** 1/5/15-minute load averages when the bench started: other work on the host skews results. */
+  loadavg: number[];
 }
 
 function cpuModel(): string {
@@ -42,5 +44,6 @@ export function machineInfo(): MachineInfo {
     arch: process.arch,
     node: process.version,
     mosquitto: mosquittoVersion(),
+    loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }

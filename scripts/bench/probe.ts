@@ -16,16 +16,34 @@ export class RssSampler {
     this.sample();
   }
 
+  /** heapUsed right after a full GC at the 'stop' boundary; only with node --expose-gc. */
+  liveHeapAtStopMb: number | undefined;
+
   /** Switches phase; takes one sample at the boundary for both phases. */
   enter(phase: string): void {
     this.sample();
     this.phase = phase;
     this.sample();
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (phase === 'stop' && gc !== undefined) {
+      gc();
+      this.liveHeapAtStopMb = round1(process.memoryUsage().heapUsed / MB);
+    }
   }
 
+  /** Peaks over the whole run of V8 heap (committed) and of memory outside it (Buffers, LevelDB). */
+  heapTotalPeak = 0;
+  externalPeak = 0;
+
   sample(): void {
-    const rss = process.memoryUsage.rss();
-    if (rss > (this.peaks.get(this.phase) ?? 0)) this.peaks.set(this.phase, rss);
+    const m = process.memoryUsage();
+    if (m.rss > (this.peaks.get(this.phase) ?? 0)) this.peaks.set(this.phase, m.rss);
+    this.heapTotalPeak = Math.max(this.heapTotalPeak, m.heapTotal);
+    this.externalPeak = Math.max(this.externalPeak, m.external);
+  }
+
+  heapPeaksMb(): { heapTotalPeakMb: number; externalPeakMb: number; liveHeapAtStopMb?: number } {
+    return { heapTotalPeakMb: round1(this.heapTotalPeak / MB), externalPeakMb: round1(this.externalPeak / MB), liveHeapAtStopMb: this.liveHeapAtStopMb };
   }
 
   peakMb(phase?: string): number {

@@ -3,12 +3,15 @@
  * mosquitto, each measurement in its own child process. Prints a table and writes it as JSON
  * to .bench-out/bench-<date>.json and .bench-out/latest.json.
  *
- *   node dist/scripts/bench/run.js [--quick] [--cpu-prof]
+ *   node dist/scripts/bench/run.js [--quick] [--cpu-prof] [--only=...] [--child-flags="..."]
  *
- * --quick     smaller N everywhere (sanity run, ~30 s)
- * --cpu-prof  write V8 CPU profiles of the sensorgate children to .bench-out/prof/
+ * --quick              smaller N everywhere (sanity run, ~25 s)
+ * --cpu-prof           write V8 CPU profiles of the sensorgate children to .bench-out/prof/
+ * --only=a,b           sections to run: throughput, latency, backlog (default all)
+ * --child-flags="..."  node flags for every child, e.g. --max-semi-space-size=1
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -26,19 +29,32 @@ import type { ClientKind, Scenario, Workload } from './types.js';
 
 interface Plan {
   n: number;
+  /** Bulk throughput runs per client (interleaved); the table shows the median. */
+  bulkRepeats: number;
   latencyN: number;
   smallBacklog: number;
   largeBacklog: number;
 }
 
-const FULL: Plan = { n: 20_000, latencyN: 1_000, smallBacklog: 20_000, largeBacklog: 200_000 };
-const QUICK: Plan = { n: 2_000, latencyN: 200, smallBacklog: 2_000, largeBacklog: 20_000 };
+const FULL: Plan = { n: 20_000, bulkRepeats: 3, latencyN: 1_000, smallBacklog: 20_000, largeBacklog: 200_000 };
+const QUICK: Plan = { n: 2_000, bulkRepeats: 1, latencyN: 200, smallBacklog: 2_000, largeBacklog: 20_000 };
 const INFLIGHT = 20;
 const ONE_WAY_MS = 50;
 const OUT_DIR = fileURLToPath(new URL('../../../.bench-out/', import.meta.url));
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, 'cpu-prof': { type: 'boolean', default: false } } });
+const SECTIONS = ['throughput', 'latency', 'backlog'] as const;
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
+    only: { type: 'string', default: SECTIONS.join(',') },
+    'child-flags': { type: 'string', default: '' },
+  },
+});
 const plan = args.quick ? QUICK : FULL;
+const only = new Set(args.only.split(','));
+for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--only: unknown section ${s} (use ${SECTIONS.join(', ')})`);
+const childFlags = args['child-flags'].split(' ').filter(Boolean);
 
 function log(msg: string): void {
   process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(1)}s] ${msg}\n`);
@@ -67,7 +83,8 @@ async function measure(
     clientId: `bench-${process.pid}-${k}-${client}`,
     timeoutMs,
   };
-  const nodeArgs = args['cpu-prof'] && client === 'sensorgate' ? ['--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, 'prof')}`, `--cpu-prof-name=${k}-${workload}-${n}.cpuprofile`] : [];
+  const prof = args['cpu-prof'] && client === 'sensorgate' ? ['--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, 'prof')}`, `--cpu-prof-name=${k}-${workload}-${n}.cpuprofile`] : [];
+  const nodeArgs = [...childFlags, ...prof];
   try {
     const result = await runChild(scenario, { ...opts, nodeArgs });
     log(`${client} ${workload} n=${n}: ${Math.round(result.rate)} msg/s, peak RSS ${result.rssPeakMb} MB${result.notes.length ? ` (${result.notes.join('; ')})` : ''}`);
@@ -81,10 +98,22 @@ async function measure(
   }
 }
 
+function median(outcomes: readonly Outcome[]): Outcome | undefined {
+  const ok = outcomes.flatMap((o) => (o.ok ? [o] : [])).sort((a, b) => a.result.rate - b.result.rate);
+  return ok[Math.floor((ok.length - 1) / 2)] ?? outcomes[0];
+}
+
 async function throughput(work: string, broker: Broker, m: Measurements): Promise<void> {
-  for (const workload of ['bulk', 'live'] as const) {
-    for (const client of CLIENTS) m[workload][client] = await measure(work, client, workload, plan.n, broker.port, 60_000);
+  const runs = new Map<ClientKind, Outcome[]>(CLIENTS.map((c) => [c, []]));
+  // Interleaved so a burst of load from elsewhere on the host hits every client alike.
+  for (let i = 0; i < plan.bulkRepeats; i++) {
+    for (const client of CLIENTS) runs.get(client)?.push(await measure(work, client, 'bulk', plan.n, broker.port, 60_000));
   }
+  for (const [client, outcomes] of runs) {
+    m.bulk[client] = median(outcomes);
+    m.bulkRates[client] = outcomes.flatMap((o) => (o.ok ? [Math.round(o.result.rate)] : []));
+  }
+  for (const client of CLIENTS) m.live[client] = await measure(work, client, 'live', plan.n, broker.port, 60_000);
 }
 
 /** child → counting relay → fault proxy (50 ms each way) → broker; a fresh pair per client. */
@@ -131,6 +160,7 @@ async function main(): Promise<void> {
     inflight: INFLIGHT,
     rttMs: 2 * ONE_WAY_MS,
     bulk: {},
+    bulkRates: {},
     live: {},
     latency: {},
     wire: {},
@@ -142,9 +172,9 @@ async function main(): Promise<void> {
   const broker = await startBroker({ verbose: false });
   const work = await makeTempDir('bench');
   try {
-    await throughput(work, broker, m);
-    await slowLink(work, broker, m);
-    await backlog(work, broker, m);
+    if (only.has('throughput')) await throughput(work, broker, m);
+    if (only.has('latency')) await slowLink(work, broker, m);
+    if (only.has('backlog')) await backlog(work, broker, m);
   } finally {
     await broker.close();
     await removeTempDir(work);
@@ -152,26 +182,47 @@ async function main(): Promise<void> {
   const rows = buildRows(m);
   const elapsedS = (performance.now() - started) / 1000;
   const date = new Date();
-  const out = { date: date.toISOString(), quick: args.quick, elapsedS, machine, plan: { ...plan, inflight: INFLIGHT, oneWayLatencyMs: ONE_WAY_MS }, rows, measurements: m };
+  const out = {
+    date: date.toISOString(),
+    quick: args.quick,
+    sections: [...only],
+    childFlags,
+    elapsedS,
+    machine,
+    plan: { ...plan, inflight: INFLIGHT, oneWayLatencyMs: ONE_WAY_MS },
+    rows,
+    measurements: m,
+  };
 
   process.stdout.write(
     `\nsensorgate bench (${args.quick ? 'quick' : 'full'}) ${out.date}\n` +
-      `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryMb} MB, ${machine.kernel} ${machine.arch}; node ${machine.node}; mosquitto ${machine.mosquitto}\n` +
-      `N=${plan.n} (throughput), ${plan.latencyN} (RTT ${2 * ONE_WAY_MS} ms), backlog ${plan.smallBacklog}/${plan.largeBacklog}; QoS 1, ~78-byte JSON payload, store sync=false for both stores\n\n` +
+      `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryMb} MB, ${machine.kernel} ${machine.arch}; node ${machine.node}; mosquitto ${machine.mosquitto}; load avg ${machine.loadavg.join(' ')} at start, ${os.loadavg()[0]?.toFixed(2)} at end\n` +
+      `${childFlags.length ? `child node flags: ${childFlags.join(' ')}\n` : ''}N=${plan.n} (throughput), ${plan.latencyN} (RTT ${2 * ONE_WAY_MS} ms), backlog ${plan.smallBacklog}/${plan.largeBacklog}; QoS 1, ~78-byte JSON payload, store sync=false for both stores\n\n` +
       `${formatTable(rows)}\n\n`,
   );
-  const failed = Object.entries(m)
-    .filter(([, v]) => typeof v === 'object')
-    .flatMap(([section, v]) => Object.entries(v as Record<string, Outcome | undefined>).map(([client, o]) => ({ section, client, o })))
-    .filter(({ o }) => o !== undefined && 'ok' in o && !o.ok);
-  for (const { section, client, o } of failed) if (o && !o.ok) process.stdout.write(`error in ${section}/${client}: ${o.error.split('\n')[0]}\n`);
+  for (const section of ['bulk', 'live', 'latency', 'backlogSmall', 'backlogLarge'] as const) {
+    for (const [client, o] of Object.entries(m[section])) {
+      if (!o.ok) process.stdout.write(`error in ${section}/${client}: ${o.error.split('\n')[0]}\n`);
+    }
+  }
 
   await mkdir(OUT_DIR, { recursive: true });
   const json = `${JSON.stringify(out, null, 2)}\n`;
   const file = join(OUT_DIR, `bench-${out.date.replace(/[:.]/g, '-')}.json`);
   await writeFile(file, json);
-  await writeFile(join(OUT_DIR, 'latest.json'), json);
-  process.stdout.write(`wrote ${file} and latest.json; total ${elapsedS.toFixed(0)} s\n`);
+  // A partial run (--only) must not replace the last complete one.
+  const complete = SECTIONS.every((s) => only.has(s));
+  if (complete) await writeFile(join(OUT_DIR, 'latest.json'), json);
+  process.stdout.write(`wrote ${file}${complete ? ' and latest.json' : ''}; total ${elapsedS.toFixed(0)} s\n`);
+}
+
+// Ctrl-C: exit through process.exit so the support helpers' exit hooks kill the broker and
+// children and remove temp dirs (a signal's default action would skip them).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`bench interrupted (${signal}); cleaning up\n`);
+    process.exit(130);
+  });
 }
 
 main().catch((err: unknown) => {

@@ -54,6 +54,11 @@ export interface ChildResult {
   rssDrainPeakMb?: number;
   /** RSS right after the store was opened/the client created (baseline). */
   rssBaseMb: number;
+  /** Peak V8 heap committed (heapTotal) and peak `external` (Buffers, native) over the run. */
+  heapTotalPeakMb?: number;
+  externalPeakMb?: number;
+  /** heapUsed after a forced full GC once delivery finished (children run with --expose-gc). */
+  liveHeapAtStopMb?: number;
   cpuUserMs: number;
   cpuSystemMs: number;
   /** /proc/self/io deltas from before the store was opened until after it was closed. */

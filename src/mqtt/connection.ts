@@ -77,6 +77,15 @@ export class MqttConnection {
     this.socket.write(bytes, onFlushed === undefined ? undefined : () => onFlushed());
   }
 
+  batch(writes: () => void): void {
+    this.socket.cork();
+    try {
+      writes();
+    } finally {
+      this.socket.uncork();
+    }
+  }
+
   /** Writes a DISCONNECT (best effort) and half-closes, so the broker discards the will. */
   disconnect(): void {
     if (this.closed) return;

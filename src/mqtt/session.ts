@@ -13,6 +13,8 @@ import type { FlightPhase, OutgoingMessage, QoS, SessionStore, StoredMessage } f
 export interface PacketLink {
   readonly isOpen: boolean;
   send(packet: Packet, onFlushed?: () => void): void;
+  /** Run `writes` as one socket write where the transport allows (fewer syscalls per window). */
+  batch?(writes: () => void): void;
 }
 
 export interface IncomingMessage {
@@ -252,7 +254,11 @@ export class Session {
           recorded.catch((err: unknown) => this.options.logger.warn('could not record packet ids; a crash now may resend without DUP', { err }));
         }
       }
-      for (const item of group) this.write(link, item.message, item.entry);
+      const writeGroup = (): void => {
+        for (const item of group) this.write(link, item.message, item.entry);
+      };
+      if (link.batch) link.batch(writeGroup);
+      else writeGroup();
     }
   }
 
