@@ -16,6 +16,9 @@ export interface ConnectionEvents {
 
 const PROTOCOL_VERSION = 4; // MQTT 3.1.1
 
+// No shared pre-encoded number buffers: every packet we write owns all of its bytes.
+mqttPacket.writeToStream.cacheNumbers = false;
+
 export class ProtocolViolation extends Error {
   override readonly name = 'ProtocolViolation';
 }
