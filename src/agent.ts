@@ -113,8 +113,9 @@ export async function startAgent(config: AgentConfig, options: AgentOptions): Pr
       // A reading already handed to the store is committed before the client goes.
       await sourcesDone;
       await client.stop(OFFLINE_ACK_WAIT_MS);
-      const left = outbox.stats();
+      // Counted after close: acknowledged deletes still in the commit queue are written by then.
       await outbox.close();
+      const left = outbox.stats();
       logger.info('stopped', { queuedMessages: left.messages });
     })();
     return stopping;

@@ -81,21 +81,11 @@ async function run(path: string | undefined): Promise<void> {
   const logger = createLogger({ level: config.log.level, base: { device: config.device.id } });
   // Loaded only for `run`: `check` and `--help` should not pay for LevelDB's native module.
   const { startAgent } = await import('./agent.js');
-  let agent: Awaited<ReturnType<typeof startAgent>>;
-  try {
-    agent = await startAgent(config, { logger });
-  } catch (err) {
-    if (err instanceof OutboxOpenError) fail(err.message, EXIT_FAILURE);
-    throw err;
-  }
+  let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
+  let stopRequested = false;
   let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (++signals > 1) {
-      logger.warn('second signal: exiting without a clean stop; queued messages stay in the store', { signal });
-      process.exit(EXIT_FAILURE);
-    }
-    logger.info('signal received', { signal });
-    agent.stop().then(
+  const stopAndExit = (running: Awaited<ReturnType<typeof startAgent>>): void => {
+    running.stop().then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error('error during stop', { err });
@@ -103,8 +93,25 @@ async function run(path: string | undefined): Promise<void> {
       },
     );
   };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      logger.warn('second signal: exiting without a clean stop; queued messages stay in the store', { signal });
+      process.exit(EXIT_FAILURE);
+    }
+    logger.info('signal received', { signal });
+    if (agent === undefined) stopRequested = true;
+    else stopAndExit(agent);
+  };
+  // Installed before the agent starts: a service manager may stop us while we are still starting.
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  try {
+    agent = await startAgent(config, { logger });
+  } catch (err) {
+    if (err instanceof OutboxOpenError) fail(err.message, EXIT_FAILURE);
+    throw err;
+  }
+  if (stopRequested) stopAndExit(agent);
 }
 
 async function main(): Promise<void> {

@@ -7,6 +7,9 @@ import type { AfterHook } from '../support/cleanup.js';
 import { runAgent, writeConfig } from '../support/cli.js';
 import type { AgentProcess, LogLine } from '../support/cli.js';
 import { makeTempDir } from '../support/temp.js';
+import { readRetained, seqsFromPayload, topicMatches } from '../support/subscriber.js';
+import type { ReceivedMessage, Subscriber } from '../support/subscriber.js';
+import { sleep, TimeoutError } from '../support/wait.js';
 
 export interface AgentFixture {
   dir: string;
@@ -75,3 +78,66 @@ export function logMsg(substring: string): (entry: LogLine) => boolean {
 export function countLogs(agent: AgentProcess, substring: string): number {
   return agent.lines.filter(logMsg(substring)).length;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for the crash, broker-restart and keepalive tests (additive).
+
+/** Polls the retained message on `topic` until it equals `expected`; throws with the last value seen. */
+export async function waitForRetained(url: string, topic: string, expected: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: string | null = null;
+  for (;;) {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) throw new TimeoutError(`timed out after ${timeoutMs} ms waiting for retained ${topic} = ${JSON.stringify(expected)} (last seen: ${JSON.stringify(last)})`);
+    last = (await readRetained(url, topic, Math.max(200, Math.min(1_000, remaining))))?.toString() ?? null;
+    if (last === expected) return;
+    await sleep(100);
+  }
+}
+
+/**
+ * Resolves once every seq in [1, n] has arrived on `topic` at least once. Incremental (each
+ * message is looked at once), so it stays cheap for thousands of messages. The timeout error
+ * says how many distinct seqs arrived and which are missing.
+ */
+export async function waitForAllSeqs(sub: Subscriber, topic: string, n: number, timeoutMs: number): Promise<void> {
+  const seen = new Set<number>();
+  let next = 0;
+  const predicate = (messages: readonly ReceivedMessage[]): boolean => {
+    for (; next < messages.length; next++) {
+      const m = messages[next];
+      if (m === undefined || !topicMatches(topic, m.topic)) continue;
+      for (const s of seqsFromPayload(m.payload)) if (s >= 1 && s <= n) seen.add(s);
+    }
+    return seen.size >= n;
+  };
+  try {
+    await sub.waitFor(predicate, timeoutMs, `all seqs 1..${n} on ${topic}`);
+  } catch (err) {
+    if (!(err instanceof TimeoutError)) throw err;
+    const missing: number[] = [];
+    for (let s = 1; s <= n && missing.length < 20; s++) if (!seen.has(s)) missing.push(s);
+    throw new TimeoutError(`${err.message}\n${seen.size}/${n} distinct seqs arrived; first missing: ${missing.join(', ')}`);
+  }
+}
+
+/** Resolves once no message has arrived for `quietMs` (bounded by timeoutMs). */
+export async function waitForQuiet(sub: Subscriber, quietMs: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let count = sub.messages.length;
+  let since = Date.now();
+  while (Date.now() - since < quietMs) {
+    if (Date.now() > deadline) throw new TimeoutError(`subscriber did not go quiet for ${quietMs} ms within ${timeoutMs} ms (${sub.messages.length} messages)`);
+    await sleep(Math.min(50, quietMs));
+    if (sub.messages.length !== count) {
+      count = sub.messages.length;
+      since = Date.now();
+    }
+  }
+}
+
+/** The `connected to broker` log lines of one agent run, in order, with their sessionPresent flag. */
+export function connectedLogs(agent: AgentProcess): Array<{ at: number; sessionPresent: unknown }> {
+  return agent.lines.filter(logMsg('connected to broker')).map((l) => ({ at: l.at, sessionPresent: l.json?.sessionPresent }));
+}
+

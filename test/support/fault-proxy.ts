@@ -66,6 +66,12 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
 
 function hardReset(socket: Socket): void {
   if (socket.destroyed) return;
+  // On Node 20, an RST while our FIN is still pending fails with EINVAL and leaves the handle
+  // open for ever, spinning the test process at exit: plain destroy in that window.
+  if (socket.writableEnded && !socket.writableFinished) {
+    socket.destroy();
+    return;
+  }
   try {
     socket.resetAndDestroy();
   } catch {
