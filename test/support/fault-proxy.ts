@@ -13,11 +13,12 @@
  * - refuse: new connections are accepted and immediately reset (the client sees its connect
  *   fail with ECONNRESET rather than ECONNREFUSED; the listening port stays ours).
  */
-import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { registerCleanup, type AfterHook } from './cleanup.js';
 import { MqttAccounting, type AccountingOptions, type ConnectionAccounting } from './mqtt-accounting.js';
 import { waitUntil } from './wait.js';
+import { listenOnLoopback } from './ports.js';
 
 export type BlackholeMode = 'hold' | 'drop';
 
@@ -300,14 +301,7 @@ class TcpFaultProxy implements FaultProxy {
   }
 
   async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.portValue = (this.server.address() as AddressInfo).port;
+    this.portValue = await listenOnLoopback(this.server);
   }
 
   setLatency(oneWayMs: number): void {

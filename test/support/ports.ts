@@ -1,5 +1,5 @@
 /** Loopback ports for brokers and proxies. */
-import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { createConnection, createServer, type AddressInfo, type Server } from 'node:net';
 import { sleep, TimeoutError } from './wait.js';
 
 /**
@@ -42,4 +42,16 @@ export async function waitForPort(port: number, timeoutMs: number, abort?: () =>
     if (Date.now() >= deadline) throw new TimeoutError(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
     await sleep(25);
   }
+}
+
+/** Listens on 127.0.0.1 on a free port; resolves with the port. */
+export async function listenOnLoopback(server: Server): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
 }

@@ -3,11 +3,12 @@
  * acks, hostile bytes. It parses what the client sends and never answers on its own unless
  * the handler (e.g. `autoResponder`) does.
  */
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
 import { registerCleanup, type AfterHook } from './cleanup.js';
 import { TimeoutError, waitUntil, withTimeout } from './wait.js';
+import { listenOnLoopback } from './ports.js';
 
 export interface ReceivedPacket {
   packet: Packet;
@@ -222,14 +223,7 @@ class FakeBroker implements ScriptedBroker {
   }
 
   async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.portValue = (this.server.address() as AddressInfo).port;
+    this.portValue = await listenOnLoopback(this.server);
   }
 
   waitForConnection(n: number, timeoutMs: number): Promise<ScriptedConnection> {
