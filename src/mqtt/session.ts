@@ -13,8 +13,8 @@ import type { FlightPhase, OutgoingMessage, QoS, SessionStore, StoredMessage } f
 export interface PacketLink {
   readonly isOpen: boolean;
   send(packet: Packet, onFlushed?: () => void): void;
-  /** Run `writes` as one socket write where the transport allows (fewer syscalls per window). */
-  batch?(writes: () => void): void;
+  /** Runs `writes` as one socket write (fewer syscalls per window). */
+  batch(writes: () => void): void;
 }
 
 export interface IncomingMessage {
@@ -226,6 +226,7 @@ export class Session {
       }
       const group: Array<{ message: StoredMessage; entry: WindowEntry | null }> = [];
       const flights: Array<{ seq: number; packetId: number; phase: FlightPhase }> = [];
+      let newQos2 = false;
       while (this.readahead.length > 0) {
         const message = this.readahead[0] as StoredMessage;
         if (message.qos === 0) {
@@ -237,13 +238,16 @@ export class Session {
         const entry = this.admit(message);
         if (entry === null) break; // all 65535 ids busy (only with a huge inflight setting)
         this.readahead.shift();
-        if (message.flight === undefined) flights.push({ seq: message.seq, packetId: entry.packetId, phase: entry.phase });
+        if (message.flight === undefined) {
+          flights.push({ seq: message.seq, packetId: entry.packetId, phase: entry.phase });
+          newQos2 ||= message.qos === 2;
+        }
         group.push({ message, entry });
       }
       if (group.length === 0) return;
       if (flights.length > 0) {
         const recorded = this.store.recordFlight(flights);
-        if (flights.some((f) => group.some((g) => g.entry?.packetId === f.packetId && g.entry.qos === 2))) {
+        if (newQos2) {
           // QoS 2 ids must be durable before the packets leave: resent after a crash under
           // another id, the broker would deliver the message twice.
           await recorded;
@@ -254,11 +258,9 @@ export class Session {
           recorded.catch((err: unknown) => this.options.logger.warn('could not record packet ids; a crash now may resend without DUP', { err }));
         }
       }
-      const writeGroup = (): void => {
+      link.batch(() => {
         for (const item of group) this.write(link, item.message, item.entry);
-      };
-      if (link.batch) link.batch(writeGroup);
-      else writeGroup();
+      });
     }
   }
 
