@@ -9,6 +9,7 @@ import type { TransportOptions } from '../transport/socket.js';
 import { Backoff } from './backoff.js';
 import { describeRefusal } from './connack.js';
 import { MqttConnection, ProtocolViolation } from './connection.js';
+import type { CloseCause } from './connection.js';
 import { KeepaliveMonitor } from './keepalive.js';
 import type { IncomingMessage } from './session.js';
 import { Session } from './session.js';
@@ -40,6 +41,11 @@ export interface ClientDeps {
   logger: Logger;
   random?: () => number;
   now?: () => number;
+}
+
+interface ConnectionEnd {
+  reason: string;
+  cause: CloseCause;
 }
 
 /** A connection that stayed up this long resets the backoff. */
@@ -148,8 +154,8 @@ export class MqttClient {
 
     let connackResolve: (packet: IConnackPacket | null) => void = () => undefined;
     const connack = new Promise<IConnackPacket | null>((resolve) => (connackResolve = resolve));
-    let closeResolve: (reason: string) => void = () => undefined;
-    const closed = new Promise<string>((resolve) => (closeResolve = resolve));
+    let closeResolve: (end: ConnectionEnd) => void = () => undefined;
+    const closed = new Promise<ConnectionEnd>((resolve) => (closeResolve = resolve));
     let accepted = false;
 
     const keepalive = new KeepaliveMonitor(
@@ -179,10 +185,10 @@ export class MqttClient {
           }
           this.session.handle(packet);
         },
-        onClose: (reason) => {
+        onClose: (reason, cause) => {
           keepalive.stop();
           connackResolve(null);
-          closeResolve(reason);
+          closeResolve({ reason, cause });
         },
       },
       this.now,
@@ -202,9 +208,9 @@ export class MqttClient {
     clearTimeout(timer);
 
     if (ack === null) {
-      const reason = await closed;
-      this.noteProtocolError(reason);
-      logger.warn('connection lost before CONNACK', { broker: target, reason });
+      const end = await closed;
+      if (end.cause === 'protocol') this.counters.protocolErrors++;
+      logger.warn('connection lost before CONNACK', { broker: target, reason: end.reason });
       this.connection = null;
       return this.backoff.next();
     }
@@ -231,26 +237,21 @@ export class MqttClient {
         connection.close('store read failed');
       });
 
-    const reason = await closed;
+    const end = await closed;
     this.connected = false;
     this.connection = null;
     this.session.detach();
     const upFor = this.now() - connectedAt;
-    this.noteProtocolError(reason);
-    if (!this.stopping) logger.warn('connection lost', { broker: target, reason, upForMs: upFor });
+    if (end.cause === 'protocol') this.counters.protocolErrors++;
+    if (!this.stopping) logger.warn('connection lost', { broker: target, reason: end.reason, upForMs: upFor });
     if (upFor >= STABLE_CONNECTION_MS) this.backoff.reset();
-    this.noteQuickDrop(upFor, reason);
+    this.noteQuickDrop(upFor, end.cause);
     return this.backoff.next();
   }
 
-  private noteProtocolError(reason: string): void {
-    if (reason.startsWith('protocol violation') || reason.startsWith('unparseable') || reason.includes('exceeds')) this.counters.protocolErrors++;
-  }
-
-  private noteQuickDrop(upForMs: number, reason: string): void {
-    // Only closes the broker caused count (FIN or RST), not ones we made (dead link, bad bytes).
-    const byPeer = reason === 'connection closed by peer' || reason.startsWith('socket error');
-    if (this.stopping || upForMs >= QUICK_DROP_MS || !byPeer) {
+  private noteQuickDrop(upForMs: number, cause: CloseCause): void {
+    // Only closes the broker made count (FIN or RST), not ones we made (dead link, bad bytes).
+    if (this.stopping || upForMs >= QUICK_DROP_MS || cause !== 'peer') {
       this.quickDrops = 0;
       return;
     }

@@ -11,8 +11,11 @@ export interface ConnectionEvents {
   onPacket(packet: Packet): void;
   /** Any bytes at all: a busy slow link is alive even before a whole packet arrives. */
   onBytes(): void;
-  onClose(reason: string): void;
+  onClose(reason: string, cause: CloseCause): void;
 }
+
+/** Who ended the connection: the broker's side, bytes it should not have sent, or us. */
+export type CloseCause = 'peer' | 'protocol' | 'local';
 
 const PROTOCOL_VERSION = 4; // MQTT 3.1.1
 
@@ -43,14 +46,15 @@ export class MqttConnection {
       try {
         this.events.onPacket(packet);
       } catch (err) {
-        this.close(err instanceof ProtocolViolation ? `protocol violation: ${err.message}` : `packet handler failed: ${String(err)}`);
+        if (err instanceof ProtocolViolation) this.close(`protocol violation: ${err.message}`, 'protocol');
+        else this.close(`packet handler failed: ${String(err)}`);
       }
     });
-    this.parser.on('error', (err: Error) => this.close(`unparseable bytes from broker: ${err.message}`));
+    this.parser.on('error', (err: Error) => this.close(`unparseable bytes from broker: ${err.message}`, 'protocol'));
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('error', (err: NodeJS.ErrnoException) => this.close(`socket error: ${err.code ?? err.message}`));
-    socket.on('close', () => this.close('connection closed by peer'));
-    socket.on('end', () => this.close('connection closed by peer'));
+    socket.on('error', (err: NodeJS.ErrnoException) => this.close(`socket error: ${err.code ?? err.message}`, 'peer'));
+    socket.on('close', () => this.close('connection closed by peer', 'peer'));
+    socket.on('end', () => this.close('connection closed by peer', 'peer'));
   }
 
   get isOpen(): boolean {
@@ -63,7 +67,7 @@ export class MqttConnection {
     this.events.onBytes();
     const tooBig = this.guard.inspect(chunk);
     if (tooBig !== null) {
-      this.close(tooBig);
+      this.close(tooBig, 'protocol');
       return;
     }
     this.parser.parse(chunk);
@@ -100,13 +104,13 @@ export class MqttConnection {
     }
   }
 
-  close(reason: string): void {
+  close(reason: string, cause: CloseCause = 'local'): void {
     if (this.closed) return;
     this.closed = true;
     this.parser.removeAllListeners('packet');
     // A blackholed peer never acknowledges a FIN; destroy rather than end.
     if (!this.socket.writableEnded) this.socket.destroy();
     else setTimeout(() => this.socket.destroy(), 1000).unref();
-    this.events.onClose(reason);
+    this.events.onClose(reason, cause);
   }
 }
