@@ -67,6 +67,8 @@ function checkLimit(value: number | undefined, name: string): number {
 }
 
 export class LevelOutbox implements Outbox {
+  /** No f! record exists above this seq (null: unknown, read it from disk first). */
+  private flightHigh: number | null = null;
   /** The oldest-message lookups, one after another (refreshOldest never rejects). */
   private oldestRefresh: Promise<void> = Promise.resolve();
   readonly incomingQos2: IncomingQos2Store;
@@ -135,7 +137,11 @@ export class LevelOutbox implements Outbox {
     if (this.closed) throw new OutboxClosedError('readAfter');
     checkSeq(afterSeq, 'afterSeq');
     if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer (got ${limit})`);
-    return this.track(this.reader.window(afterSeq, limit));
+    // Flight records exist only up to the highest seq ever recorded, i.e. for messages the
+    // session has already read; in steady state every refill starts above that, and the
+    // range read for them would be an empty iterator per refill.
+    if (this.flightHigh === null) await this.learnFlightHigh();
+    return this.track(this.reader.window(afterSeq, limit, this.flightHigh ?? undefined));
   }
 
   lastSeq(): number {
@@ -159,14 +165,30 @@ export class LevelOutbox implements Outbox {
   async recordFlight(entries: ReadonlyArray<{ seq: number } & FlightState>): Promise<void> {
     const encoded = entries.map((e) => {
       checkSeq(e.seq, 'seq');
+      // Raised at enqueue, before the batch lands: a read in between looks too far, never too short.
+      if (this.flightHigh !== null) this.flightHigh = Math.max(this.flightHigh, e.seq);
       return { seq: e.seq, value: encodeFlight(e) };
     });
     if (encoded.length === 0 && !this.closed) return;
     await this.enqueue({ kind: 'flight', entries: encoded }, 'recordFlight');
   }
 
+  /** @internal Reads the flight high-water mark from disk (at open, and after a failed clear). */
+  async learnFlightHigh(): Promise<void> {
+    this.flightHigh = await this.track(this.reader.highestFlight());
+  }
+
   async clearFlight(): Promise<void> {
-    await this.enqueue({ kind: 'clear-flight' }, 'clearFlight');
+    const cleared = this.enqueue({ kind: 'clear-flight' }, 'clearFlight');
+    // Records queued after this point are raised again by recordFlight.
+    this.flightHigh = 0;
+    try {
+      await cleared;
+    } catch (err) {
+      // The records may still be there: read the mark from disk again before trusting it.
+      this.flightHigh = null;
+      throw err;
+    }
   }
 
   async settle(seqs: readonly number[]): Promise<void> {
@@ -409,13 +431,15 @@ export async function openOutbox(options: OutboxOptions, logger: Logger, hooks: 
       rateLimited.maybe('corrupt', (suppressed) => logger.warn('corrupt message moved to bad!<seq> at open', { key, reason, suppressed }));
     });
     if (scan.quarantined > 0) logger.warn('corrupt messages quarantined at open', { count: scan.quarantined, path });
-    return new LevelOutbox(db, limits, options.sync, logger, hooks, {
+    const outbox = new LevelOutbox(db, limits, options.sync, logger, hooks, {
       messages: scan.messages,
       bytes: scan.bytes,
       nextSeq: scan.nextSeq,
       oldest: scan.oldest,
       corrupt: scan.quarantined,
     });
+    await outbox.learnFlightHigh();
+    return outbox;
   } catch (err) {
     await db.close().catch(() => undefined);
     throw toOpenError(path, err);

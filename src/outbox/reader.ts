@@ -18,7 +18,8 @@ export class StoreReader {
     private readonly onCorrupt: CorruptHandler,
   ) {}
 
-  async window(afterSeq: number, limit: number): Promise<StoredMessage[]> {
+  /** `flightsUpTo`: no f! record exists above this seq, so a window past it skips that read. */
+  async window(afterSeq: number, limit: number, flightsUpTo = Number.MAX_SAFE_INTEGER): Promise<StoredMessage[]> {
     const out: StoredMessage[] = [];
     const iterator = this.db.iterator({ gt: msgKey(afterSeq), lt: spaceRange(MSG).lt });
     try {
@@ -35,8 +36,14 @@ export class StoreReader {
       await iterator.close();
     }
     const last = out[out.length - 1];
-    if (last !== undefined) await this.attachFlights(out, afterSeq, last.seq);
+    if (last !== undefined && afterSeq < flightsUpTo) await this.attachFlights(out, afterSeq, Math.min(last.seq, flightsUpTo));
     return out;
+  }
+
+  /** Highest seq with an f! record on disk (0 when none). */
+  async highestFlight(): Promise<number> {
+    const [entry] = await this.db.keys({ ...spaceRange(FLIGHT), reverse: true, limit: 1 }).all();
+    return entry === undefined ? 0 : (parseSeq(entry, FLIGHT) ?? Number.MAX_SAFE_INTEGER);
   }
 
   async sourceState(source: string): Promise<Record<string, string | number>> {
