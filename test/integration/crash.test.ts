@@ -160,7 +160,14 @@ void test('replay after kill -9 with a full window: same packet ids resent (DUP=
   await waitUntil(() => proxy.mqtt.inflightOf(0).length === inflight, 5_000, 'a full window on the wire', {
     detail: () => `outstanding ids: ${proxy.mqtt.inflightOf(0).join(', ')}`,
   });
+  // Hold the link so no ack reaches the agent between seeing the full window and the kill;
+  // the agent refills any slot an ack freed just before, so the window is full again.
+  proxy.blackhole(true);
+  await waitUntil(() => proxy.mqtt.inflightOf(0).length === inflight, 5_000, 'a full window while held', {
+    detail: () => `outstanding ids: ${proxy.mqtt.inflightOf(0).join(', ')}`,
+  });
   await first.kill9();
+  proxy.blackhole(false);
   // After the exit nothing more reaches this agent: these ids are what it may believe unacknowledged.
   const outstanding = proxy.mqtt.inflightOf(0).sort((a, b) => a - b);
   t.diagnostic(`outstanding at kill: ${outstanding.join(', ')}`);
