@@ -11,24 +11,13 @@ import type { Packet } from 'mqtt-packet';
 import { startBroker } from '../support/broker.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
 import { analyzeSeqs, readRetained, startSubscriber } from '../support/subscriber.js';
+import { seedFrom, seeded } from '../support/random.js';
 import { sleep, waitUntil } from '../support/wait.js';
 import { agentFixture, connectedLogs, logMsg, waitForAllSeqs, waitForRetained } from './harness.js';
 
 
 const N = 5_000;
 const INFLIGHT = 8;
-
-/** mulberry32: a tiny seeded PRNG, so a failing kill schedule can be replayed (SG_CRASH_SEED). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * When to kill, as "this many more arrivals at the subscriber after the agent logged
@@ -42,7 +31,7 @@ const KILL_SCHEDULE: ReadonlyArray<readonly [number, number]> = [
 ];
 
 async function crashCycles(t: TestContext, qos: 1 | 2): Promise<void> {
-  const seed = Number(process.env.SG_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
+  const seed = seedFrom('SG_CRASH_SEED');
   const random = seeded(seed);
   t.diagnostic(`kill schedule seed ${seed} (SG_CRASH_SEED=${seed} replays it)`);
 
