@@ -1,6 +1,7 @@
 /**
  * Composition root: the only module that knows every layer. Owns start and stop order:
- * store first and last, sources after the client and stopped before it.
+ * store first and last, sources after the client; on stop, sources first, then the pipeline's
+ * open batches are committed, then the client goes, then the store closes.
  */
 import type { AgentConfig, SourceConfig } from './config/types.js';
 import { MqttClient } from './mqtt/client.js';
@@ -8,11 +9,10 @@ import type { IncomingMessage } from './mqtt/session.js';
 import type { Logger } from './observe/logger.js';
 import { openOutbox } from './outbox/level-outbox.js';
 import type { Outbox } from './outbox/outbox.js';
-import { readingToMessages } from './pipeline/pipeline.js';
 import type { PublishRule } from './pipeline/pipeline.js';
-import type { Reading } from './pipeline/reading.js';
+import { createPublisher } from './pipeline/publisher.js';
 import { SimulatedSource } from './sources/simulated.js';
-import type { Source, SourceStateValues } from './sources/source.js';
+import type { Source, SourceContext } from './sources/source.js';
 import { supervise } from './sources/supervisor.js';
 import type { SupervisedSource } from './sources/supervisor.js';
 import { openTransport } from './transport/socket.js';
@@ -78,27 +78,26 @@ export async function startAgent(config: AgentConfig, options: AgentOptions): Pr
   );
   client.start();
 
-  const rule: PublishRule = { device: config.device.id, ...config.publish };
+  const { batch, ...publish } = config.publish;
+  const rule: PublishRule = { device: config.device.id, ...publish };
+  const publisher = createPublisher({
+    rule,
+    ...(batch !== undefined && { batch }),
+    commit: (messages, state) => outbox.commit(messages, state),
+    logger: logger.child({ component: 'pipeline' }),
+  });
   const stopSources = new AbortController();
   const supervised: SupervisedSource[] = [];
   for (const sourceConfig of config.sources) {
     const source = createSource(sourceConfig);
-    const sourceLogger = logger.child({ source: source.name });
-    // What a restarted source resumes from: the state committed with its last reading.
-    let committed: SourceStateValues = await outbox.readSourceState(source.name);
-    const emit = async (readings: Reading | readonly Reading[], state?: SourceStateValues): Promise<void> => {
-      const values = state === undefined ? undefined : { source: source.name, values: state };
-      const list: readonly Reading[] = Array.isArray(readings) ? readings : [readings as Reading];
-      const result = await outbox.commit(list.flatMap((r) => readingToMessages(r, rule)), values);
-      if (state !== undefined) committed = { ...committed, ...state };
-      if (result.rejected > 0) sourceLogger.debug('reading dropped: store full (store.whenFull: drop-newest)');
-    };
-    const context = {
-      emit,
-      get initialState(): SourceStateValues {
-        return committed;
+    // A restarted source resumes from the state it last handed over (committed, or in an open batch).
+    const sink = publisher.source(source.name, await outbox.readSourceState(source.name));
+    const context: SourceContext = {
+      emit: (readings, state) => sink.emit(readings, state),
+      get initialState() {
+        return sink.resumeState;
       },
-      logger: sourceLogger,
+      logger: logger.child({ source: source.name }),
       signal: stopSources.signal,
     };
     supervised.push(supervise(source, context));
@@ -110,8 +109,10 @@ export async function startAgent(config: AgentConfig, options: AgentOptions): Pr
     stopping ??= (async () => {
       logger.info('stopping');
       stopSources.abort();
-      // A reading already handed to the store is committed before the client goes.
+      // A reading already handed over is committed before the client goes: sources finish
+      // their emits, then the open batches are written.
       await sourcesDone;
+      await publisher.close();
       await client.stop(OFFLINE_ACK_WAIT_MS);
       // Counted after close: acknowledged deletes still in the commit queue are written by then.
       await outbox.close();

@@ -55,11 +55,23 @@ export interface StoreConfig {
   drain: DrainOrder;
 }
 
+/** publish.batch: several readings of one source per message, as a JSON array. */
+export interface BatchConfig {
+  /** A batch closes when it holds this many readings. */
+  maxReadings: number;
+  /** ...or this long after its first reading. */
+  maxDelayMs: number;
+  /** ...or before the next reading would push its payload over this many bytes. */
+  maxBytes: number;
+}
+
 export interface PublishConfig {
   qos: QoS;
   retain: boolean;
   /** Template: {device} and {source} (and later {field}) placeholders. */
   topic: string;
+  /** Absent: one message per reading. */
+  batch?: BatchConfig;
 }
 
 export interface SimulatedSourceConfig {

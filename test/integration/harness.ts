@@ -32,6 +32,8 @@ export interface FixtureOptions {
   minDelay?: string;
   maxDelay?: string;
   sources?: unknown[];
+  /** publish.batch, as written in the config file. */
+  batch?: Record<string, unknown>;
   extra?: Record<string, unknown>;
   t: AfterHook;
 }
@@ -53,7 +55,7 @@ export async function agentFixture(opts: FixtureOptions): Promise<AgentFixture> 
       reconnect: { minDelay: opts.minDelay ?? '100ms', maxDelay: opts.maxDelay ?? '1s' },
     },
     store: { path: storePath },
-    publish: { qos: opts.qos ?? 1 },
+    publish: { qos: opts.qos ?? 1, ...(opts.batch === undefined ? {} : { batch: opts.batch }) },
     sources: opts.sources ?? [{ type: 'simulated', name: 'sim', interval: opts.interval ?? '0ms', ...(opts.count === undefined ? {} : { count: opts.count }) }],
     log: { level: 'debug' },
     ...opts.extra,

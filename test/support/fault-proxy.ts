@@ -42,6 +42,11 @@ export interface FaultProxy {
   readonly mqtt: MqttAccounting;
   /** Shorthand for mqtt.maxInflightObserved. */
   readonly maxInflightObserved: number;
+  /**
+   * Bytes on the wire across every connection (TCP payload, so MQTT bytes without TCP/IP
+   * headers): client→broker counted as they reach the proxy, broker→client as delivered.
+   */
+  readonly bytes: WireBytes;
   setLatency(oneWayMs: number): void;
   setBandwidth(bytesPerSecond: number | null): void;
   blackhole(on: boolean, mode?: BlackholeMode): void;
@@ -50,6 +55,11 @@ export interface FaultProxy {
   /** Resolves once totalConnections ≥ n. */
   waitForConnections(n: number, timeoutMs: number): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface WireBytes {
+  readonly fromClient: number;
+  readonly toClient: number;
 }
 
 interface Controls {
@@ -229,12 +239,17 @@ class ProxiedConnection {
     readonly upstream: Socket,
     controls: Controls,
     accounting: ConnectionAccounting,
+    bytes: { fromClient: number; toClient: number },
     onGone: () => void,
   ) {
     this.toBroker = new Lane(client, upstream, controls, () => undefined);
-    this.toClient = new Lane(upstream, client, controls, (chunk) => accounting.toClient(chunk));
+    this.toClient = new Lane(upstream, client, controls, (chunk) => {
+      bytes.toClient += chunk.length;
+      accounting.toClient(chunk);
+    });
 
     client.on('data', (chunk: Buffer) => {
+      bytes.fromClient += chunk.length;
       accounting.fromClient(chunk);
       this.toBroker.push(chunk);
     });
@@ -270,6 +285,7 @@ class ProxiedConnection {
 
 class TcpFaultProxy implements FaultProxy {
   readonly mqtt: MqttAccounting;
+  private readonly byteCounts = { fromClient: 0, toClient: 0 };
   private readonly server: Server;
   private readonly live = new Set<ProxiedConnection>();
   private readonly controls: Controls;
@@ -298,6 +314,9 @@ class TcpFaultProxy implements FaultProxy {
   }
   get maxInflightObserved(): number {
     return this.mqtt.maxInflightObserved;
+  }
+  get bytes(): WireBytes {
+    return { ...this.byteCounts };
   }
 
   async listen(): Promise<void> {
@@ -362,7 +381,7 @@ class TcpFaultProxy implements FaultProxy {
       allowHalfOpen: true,
       noDelay: true,
     });
-    const conn = new ProxiedConnection(client, upstream, this.controls, this.mqtt.openConnection(index), () =>
+    const conn = new ProxiedConnection(client, upstream, this.controls, this.mqtt.openConnection(index), this.byteCounts, () =>
       this.live.delete(conn),
     );
     this.live.add(conn);

@@ -2,14 +2,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../src/config/errors.js';
 import type { ConfigIssue } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
-import { PASSWORD_ENV } from '../../src/config/schema.js';
+import { DEFAULT_BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_DELAY_MS, DEFAULT_BATCH_MAX_READINGS, PASSWORD_ENV } from '../../src/config/schema.js';
 
 const NO_ENV = {};
 let dir = '';
@@ -261,6 +261,15 @@ void test('config/sensorgate.example.yaml is valid', async () => {
   assert.equal(config.store.path, '/var/lib/sensorgate');
   assert.equal(config.mqtt.keepaliveMs, 60_000);
   assert.equal(config.sources.length, 1);
+});
+
+void test('config/sensorgate.example.yaml: the commented publish.batch block, uncommented, shows the defaults', async () => {
+  const example = await readFile(join(repoRoot, 'config', 'sensorgate.example.yaml'), 'utf8');
+  const uncommented = example.replace(/^ {2}# batch:/m, '  batch:').replace(/^ {2}# {3}(max\w+:)/gm, '    $1');
+  assert.notEqual(uncommented, example);
+  const config = await loadConfig(await file(uncommented), NO_ENV);
+  assert.deepEqual(config.publish.batch, { maxReadings: DEFAULT_BATCH_MAX_READINGS, maxDelayMs: DEFAULT_BATCH_MAX_DELAY_MS, maxBytes: DEFAULT_BATCH_MAX_BYTES });
+  assert.equal((await loadConfig(join(repoRoot, 'config', 'sensorgate.example.yaml'), NO_ENV)).publish.batch, undefined, 'off unless given');
 });
 
 void test('config/demo.yaml is valid and keeps its store under the repository', async () => {

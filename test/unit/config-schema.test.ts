@@ -74,6 +74,27 @@ void test('a minimal config gets every default', async () => {
   assert.deepEqual(config, expected);
 });
 
+void test('publish.batch: left out means no batching; given, even empty, means batching with the defaults', async () => {
+  assert.equal('batch' in (await parse(MINIMAL)).publish, false);
+  const defaults = { maxReadings: 50, maxDelayMs: 10_000, maxBytes: 16_384 };
+  assert.deepEqual((await parse(withPatch({ publish: { batch: {} } }))).publish.batch, defaults);
+  assert.deepEqual((await parse(withPatch({ publish: { batch: null } }))).publish.batch, defaults);
+  const config = await parse(withPatch({ publish: { qos: 2, batch: { maxReadings: 10, maxDelay: '30s', maxBytes: '4KB' } } }));
+  assert.deepEqual(config.publish, {
+    qos: 2,
+    retain: false,
+    topic: 'sensorgate/{device}/{source}',
+    batch: { maxReadings: 10, maxDelayMs: 30_000, maxBytes: 4_096 },
+  });
+  // The bounds themselves are accepted.
+  assert.deepEqual((await parse(withPatch({ publish: { batch: { maxReadings: 1, maxDelay: '1ms', maxBytes: 256 } } }))).publish.batch, {
+    maxReadings: 1,
+    maxDelayMs: 1,
+    maxBytes: 256,
+  });
+  assert.equal((await parse(withPatch({ publish: { batch: { maxBytes: '64KB' } } }))).publish.batch?.maxBytes, 65_536);
+});
+
 void test('empty sections (every key commented out in YAML) mean defaults', async () => {
   const config = await parse({ ...MINIMAL, status: null, store: null, publish: null, sources: null, log: null });
   assert.equal(config.status.topic, 'sensorgate/gw-1/status');
@@ -259,6 +280,15 @@ const BAD: Array<[string, unknown, string, string | RegExp]> = [
     'publish.topic',
     'must be at most 65535 bytes (UTF-8) (for source long-name-xyz)',
   ],
+  ['publish.batch.maxReadings 0', withPatch({ publish: { batch: { maxReadings: 0 } } }), 'publish.batch.maxReadings', 'must be a positive integer'],
+  ['publish.batch.maxReadings fraction', withPatch({ publish: { batch: { maxReadings: 2.5 } } }), 'publish.batch.maxReadings', 'must be a positive integer'],
+  ['publish.batch.maxDelay 0', withPatch({ publish: { batch: { maxDelay: 0 } } }), 'publish.batch.maxDelay', 'greater than 0'],
+  ['publish.batch.maxDelay garbage', withPatch({ publish: { batch: { maxDelay: 'soon' } } }), 'publish.batch.maxDelay', 'must be a duration like'],
+  ['publish.batch.maxBytes too small', withPatch({ publish: { batch: { maxBytes: 100 } } }), 'publish.batch.maxBytes', 'between 256B (room for at least one reading) and 64KiB'],
+  ['publish.batch.maxBytes too big', withPatch({ publish: { batch: { maxBytes: '1MB' } } }), 'publish.batch.maxBytes', 'what every common broker accepts'],
+  ['publish.batch.maxBytes garbage', withPatch({ publish: { batch: { maxBytes: 'lots' } } }), 'publish.batch.maxBytes', 'must be a size like'],
+  ['publish.batch typo', withPatch({ publish: { batch: { maxReading: 5 } } }), 'publish.batch.maxReading', 'unknown key (did you mean maxReadings?)'],
+  ['publish.batch not a mapping', withPatch({ publish: { batch: true } }), 'publish.batch', 'must be a mapping'],
   ['sources not a list', withPatch({ sources: { type: 'simulated' } }), 'sources', 'must be a list'],
   ['sources[0] not a mapping', withPatch({ sources: ['simulated'] }), 'sources[0]', 'must be a mapping'],
   ['sources[0].type unknown', withPatch({ sources: [{ type: 'x', name: 'a' }] }), 'sources[0].type', 'unknown source type "x" (known: simulated)'],

@@ -67,6 +67,26 @@ void test('proxy forwards bytes both ways and counts connections', T, async (t) 
   assert.equal(proxy.totalConnections, 1);
 });
 
+void test('proxy counts the bytes on the wire in each direction, across connections', T, async (t) => {
+  const echo = await startEcho(t);
+  const proxy = await startFaultProxy({ targetPort: echo.port, t });
+  assert.deepEqual(proxy.bytes, { fromClient: 0, toClient: 0 });
+  const a = await connectClient(proxy.port, t);
+  a.socket.write('hello');
+  await waitUntil(() => a.received() === 'hello', 5000, 'echo a');
+  const b = await connectClient(proxy.port, t);
+  b.socket.write('x'.repeat(1000));
+  await waitUntil(() => b.received().length === 1000, 5000, 'echo b');
+  assert.deepEqual(proxy.bytes, { fromClient: 1005, toClient: 1005 });
+  // Held by a blackhole: arrived from the client, not yet delivered to it.
+  proxy.blackhole(true);
+  a.socket.write('abc');
+  await waitUntil(() => proxy.bytes.fromClient === 1008, 5000, 'bytes reach the proxy');
+  assert.equal(proxy.bytes.toClient, 1005);
+  proxy.blackhole(false);
+  await waitUntil(() => proxy.bytes.toClient === 1008, 5000, 'held bytes delivered');
+});
+
 void test('bytes that are not MQTT are forwarded unchanged and only counted as parse errors', T, async (t) => {
   const echo = await startEcho(t);
   const proxy = await startFaultProxy({ targetPort: echo.port, t });
