@@ -82,7 +82,8 @@ export class OldestFirstCursor implements DrainCursor {
 /**
  * Newest first, in three lanes taken in this order:
  * 1. replay: every message with send state at `begin` (it was on the wire when the last
- *    connection ended), oldest first; MQTT requires these to be resent first on a resumed session;
+ *    connection ended), oldest first. MQTT requires resending these under their ids on a
+ *    resumed session; they go before anything new;
  * 2. live: messages committed after `begin`, in commit order, read as soon as they are committed;
  * 3. backlog: what was stored at `begin`, newest to oldest, read in descending windows.
  * The lanes never overlap: live is above the boundary seq, backlog at or below it, and both
@@ -92,7 +93,7 @@ export class NewestFirstCursor implements DrainCursor {
   private replay: StoredMessage[] = [];
   private readonly replayed = new Set<number>();
   private live: StoredMessage[] = [];
-  /** Live messages are those above this seq; everything up to it has been read. */
+  /** The next live read starts after this seq (the boundary at `begin`, then the last live seq read). */
   private liveAfter = 0;
   private backlog: StoredMessage[] = [];
   /** The next backlog read takes seqs below this; 0 once the backlog is exhausted. */
