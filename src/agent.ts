@@ -66,6 +66,8 @@ export async function startAgent(config: AgentConfig, options: AgentOptions): Pr
       keepaliveMs: mqtt.keepaliveMs,
       pingTimeoutMs: mqtt.pingTimeoutMs,
       inflight: mqtt.inflight,
+      drain: config.store.drain,
+      maxPublishRate: mqtt.maxPublishRate,
       connectTimeoutMs: mqtt.connectTimeoutMs,
       reconnect: mqtt.reconnect,
       maxIncomingPacketBytes: mqtt.maxIncomingPacketBytes,

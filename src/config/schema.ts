@@ -24,6 +24,8 @@ export const DEFAULT_KEEPALIVE_MS = 60_000;
 /** The ping timeout defaults to half the keepalive, but at most this. */
 export const DEFAULT_PING_TIMEOUT_CAP_MS = 30_000;
 export const DEFAULT_INFLIGHT = 20;
+/** 0 = no limit on PUBLISH packets per second. */
+export const DEFAULT_MAX_PUBLISH_RATE = 0;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 export const DEFAULT_RECONNECT_MIN_DELAY_MS = 1_000;
 export const DEFAULT_RECONNECT_MAX_DELAY_MS = 120_000;
@@ -79,10 +81,11 @@ const MIN_BATCH_BYTES = 256;
  */
 const MAX_BATCH_BYTES = 64 * 1024;
 const MAX_SECRET_FILE_BYTES = 64 * 1024;
+/** The rate limiter keeps one timestamp per send in its 1 s window; beyond this the agent could not keep up anyway. */
+const MAX_PUBLISH_RATE = 10_000;
 
 const WHEN_FULL = ['drop-oldest', 'drop-newest'] as const satisfies readonly WhenFull[];
-// newest-first is issue 3's; until the session implements it, accepting it would silently drain oldest first.
-const DRAIN_ORDERS = ['oldest-first'] as const satisfies readonly DrainOrder[];
+const DRAIN_ORDERS = ['oldest-first', 'newest-first'] as const satisfies readonly DrainOrder[];
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const satisfies ReadonlyArray<LogConfig['level']>;
 
 /** Placeholders each topic template may use, with harmless sample values to validate it. */
@@ -313,6 +316,7 @@ function mqttSection(context: SchemaContext) {
         .default(DEFAULT_KEEPALIVE_MS),
       pingTimeout: duration({ min: 1 }).optional(),
       inflight: integer(1, 65_535, 'must be a positive integer').default(DEFAULT_INFLIGHT),
+      maxPublishRate: integer(0, MAX_PUBLISH_RATE, 'must be a whole number of messages per second (0 = unlimited)').default(DEFAULT_MAX_PUBLISH_RATE),
       connectTimeout: duration({ min: 1 }).default(DEFAULT_CONNECT_TIMEOUT_MS),
       reconnect: section(
         z
@@ -497,6 +501,7 @@ export function configSchema(context: SchemaContext) {
           keepaliveMs: mqtt.keepalive,
           pingTimeoutMs: mqtt.pingTimeout ?? Math.min(Math.floor(mqtt.keepalive / 2), DEFAULT_PING_TIMEOUT_CAP_MS),
           inflight: mqtt.inflight,
+          maxPublishRate: mqtt.maxPublishRate,
           connectTimeoutMs: mqtt.connectTimeout,
           reconnect: { minDelayMs: mqtt.reconnect.minDelay, maxDelayMs: mqtt.reconnect.maxDelay },
           maxIncomingPacketBytes: mqtt.maxPacketSize,

@@ -32,6 +32,8 @@ export interface MqttConfig {
   /** Default: half the keepalive, at most 30 s. */
   pingTimeoutMs: number;
   inflight: number;
+  /** PUBLISH packets per second at most; 0 = unlimited. */
+  maxPublishRate: number;
   connectTimeoutMs: number;
   reconnect: { minDelayMs: number; maxDelayMs: number };
   /** Incoming packet size limit in bytes (default 1 MiB). */

@@ -11,9 +11,10 @@ import { describeRefusal } from './connack.js';
 import { MqttConnection, ProtocolViolation } from './connection.js';
 import type { CloseCause } from './connection.js';
 import { KeepaliveMonitor } from './keepalive.js';
+import { PublishRateLimiter } from './publish-rate.js';
 import type { IncomingMessage } from './session.js';
 import { Session } from './session.js';
-import type { OutgoingMessage, SessionStore } from './store.js';
+import type { DrainOrder, OutgoingMessage, SessionStore } from './store.js';
 
 export interface StatusMessages {
   topic: string;
@@ -29,6 +30,10 @@ export interface ClientOptions {
   keepaliveMs: number;
   pingTimeoutMs: number;
   inflight: number;
+  /** Order in which the backlog enters the window (default oldest-first). */
+  drain?: DrainOrder;
+  /** PUBLISH packets per second at most; 0 or absent = unlimited. */
+  maxPublishRate?: number;
   connectTimeoutMs: number;
   reconnect: { minDelayMs: number; maxDelayMs: number };
   maxIncomingPacketBytes: number;
@@ -80,7 +85,13 @@ export class MqttClient {
   ) {
     this.now = deps.now ?? Date.now;
     this.backoff = new Backoff(options.reconnect.minDelayMs, options.reconnect.maxDelayMs, deps.random);
-    this.session = new Session(store, { inflight: options.inflight, logger: deps.logger, onMessage: options.onMessage });
+    this.session = new Session(store, {
+      inflight: options.inflight,
+      drain: options.drain,
+      ...(options.maxPublishRate !== undefined && options.maxPublishRate > 0 && { publishRate: new PublishRateLimiter(options.maxPublishRate) }),
+      logger: deps.logger,
+      onMessage: options.onMessage,
+    });
   }
 
   get isConnected(): boolean {

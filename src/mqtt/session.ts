@@ -6,8 +6,11 @@
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import type { Logger } from '../observe/logger.js';
 import { ProtocolViolation } from './connection.js';
+import { createDrainCursor } from './drain-cursor.js';
+import type { DrainCursor } from './drain-cursor.js';
 import { PacketIdAllocator } from './packet-ids.js';
-import type { FlightPhase, OutgoingMessage, QoS, SessionStore, StoredMessage } from './store.js';
+import type { PublishRateLimiter } from './publish-rate.js';
+import type { DrainOrder, FlightPhase, OutgoingMessage, QoS, SessionStore, StoredMessage } from './store.js';
 
 /** Where the session writes packets: the live connection. */
 export interface PacketLink {
@@ -27,6 +30,10 @@ export interface IncomingMessage {
 export interface SessionOptions {
   /** Maximum unacknowledged QoS 1/2 publishes on the wire. */
   inflight: number;
+  /** Which stored messages enter the window first (default oldest-first). */
+  drain?: DrainOrder;
+  /** Paces every PUBLISH (`mqtt.maxPublishRate`); absent = unlimited. */
+  publishRate?: PublishRateLimiter;
   logger: Logger;
   onMessage?: (message: IncomingMessage) => void;
 }
@@ -65,15 +72,14 @@ export class Session {
   private sessionPresent = false;
   private readonly ids = new PacketIdAllocator();
   private readonly window = new Map<number, WindowEntry>();
-  private readahead: StoredMessage[] = [];
-  private cursor = 0;
+  private readonly cursor: DrainCursor;
   private readonly settling = new Set<number>();
   private readonly controls: ControlPublish[] = [];
   private pumping = false;
   private pumpAgain = false;
   private paused = false;
+  private paceTimer: NodeJS.Timeout | undefined;
   private incomingChain: Promise<void> = Promise.resolve();
-  private readonly readAheadSize: number;
   private readonly unsubscribeAppend: () => void;
   readonly counters: SessionCounters = { published: 0, resent: 0, acked: 0, qos0Written: 0, rejectedOutgoing: 0, received: 0 };
 
@@ -81,7 +87,11 @@ export class Session {
     private readonly store: SessionStore,
     private readonly options: SessionOptions,
   ) {
-    this.readAheadSize = Math.max(options.inflight, MIN_READ_AHEAD);
+    this.cursor = createDrainCursor(options.drain ?? 'oldest-first', {
+      store,
+      readAhead: Math.max(options.inflight, MIN_READ_AHEAD),
+      admissible: (message) => this.admissible(message),
+    });
     this.unsubscribeAppend = store.onAppend(() => this.kick());
   }
 
@@ -99,14 +109,15 @@ export class Session {
     this.sessionPresent = sessionPresent;
     // The link stays invisible to the pump until the replay window is known: an append
     // during the awaits below must not send anything ahead of the status or the replay.
+    // The first read comes before any id is handed out, so restored ids are reserved first
+    // (without a session they are dropped as the messages are read: see admissible).
+    await this.cursor.begin();
+    if (gen !== this.generation) return;
     if (!sessionPresent) {
       // The broker kept nothing: old packet ids mean nothing and every unacked message goes again as new.
       await this.store.clearFlight();
       if (gen !== this.generation) return;
     }
-    // Read the first window before handing out any id, so restored ids are reserved first.
-    await this.readMore(gen);
-    if (gen !== this.generation) return;
     this.link = link;
     for (const message of first) void this.publishControl(message);
     this.kick();
@@ -162,8 +173,9 @@ export class Session {
     for (const control of this.controls.splice(0)) control.onDone(false);
     this.window.clear();
     this.ids.clear();
-    this.readahead = [];
-    this.cursor = 0;
+    this.cursor.reset();
+    clearTimeout(this.paceTimer);
+    this.paceTimer = undefined;
     this.paused = false;
   }
 
@@ -193,20 +205,14 @@ export class Session {
     } while (this.pumpAgain && this.link !== null);
   }
 
-  private async readMore(gen: number): Promise<number> {
-    const batch = await this.store.readAfter(this.cursor, this.readAheadSize);
-    if (gen !== this.generation) return 0;
-    for (const message of batch) {
-      if (this.settling.has(message.seq)) continue; // acked; its delete is still in the commit queue
-      if (message.flight !== undefined && !(this.sessionPresent && this.ids.reserve(message.flight.packetId))) {
-        // Without the broker's session (or with a clashing id) the old id means nothing.
-        message.flight = undefined;
-      }
-      this.readahead.push(message);
+  /** Called for every message read from disk, before it can enter the window. */
+  private admissible(message: StoredMessage): boolean {
+    if (this.settling.has(message.seq)) return false; // acked; its delete is still in the commit queue
+    if (message.flight !== undefined && !(this.sessionPresent && this.ids.reserve(message.flight.packetId))) {
+      // Without the broker's session (or with a clashing id) the old id means nothing.
+      message.flight = undefined;
     }
-    const last = batch[batch.length - 1];
-    if (last !== undefined) this.cursor = last.seq;
-    return batch.length;
+    return true;
   }
 
   private hasSlot(): boolean {
@@ -217,27 +223,34 @@ export class Session {
     const gen = this.generation;
     const link = this.link;
     while (link !== null && link.isOpen && gen === this.generation) {
-      this.sendControls(link);
+      let budget = this.publishBudget();
+      budget -= this.sendControls(link, budget);
       if (this.paused) return;
-      if (this.readahead.length === 0) {
-        if (this.cursor >= this.store.lastSeq()) return;
-        if ((await this.readMore(gen)) === 0) return;
+      if (this.cursor.peek() === undefined) {
+        if (!(await this.cursor.refill())) return;
         continue;
       }
       const group: Array<{ message: StoredMessage; entry: WindowEntry | null }> = [];
       const flights: Array<{ seq: number; packetId: number; phase: FlightPhase }> = [];
       let newQos2 = false;
-      while (this.readahead.length > 0) {
-        const message = this.readahead[0] as StoredMessage;
+      let publishes = 0;
+      for (let message = this.cursor.peek(); message !== undefined; message = this.cursor.peek()) {
+        if (message.qos !== 0 && !this.hasSlot()) break;
+        // A restored release is resent as PUBREL, which the rate limit does not count.
+        const publish = message.flight?.phase === 'released' ? 0 : 1;
+        if (publishes + publish > budget) {
+          this.resumeWhenPaced();
+          break;
+        }
+        publishes += publish;
         if (message.qos === 0) {
           group.push({ message, entry: null });
-          this.readahead.shift();
+          this.cursor.shift();
           continue;
         }
-        if (!this.hasSlot()) break;
         const entry = this.admit(message);
         if (entry === null) break; // all 65535 ids busy (only with a huge inflight setting)
-        this.readahead.shift();
+        this.cursor.shift();
         if (message.flight === undefined) {
           flights.push({ seq: message.seq, packetId: entry.packetId, phase: entry.phase });
           newQos2 ||= message.qos === 2;
@@ -261,7 +274,24 @@ export class Session {
       link.batch(() => {
         for (const item of group) this.write(link, item.message, item.entry);
       });
+      // Counted when written, not when the budget was taken: the QoS 2 await above may lie between.
+      this.options.publishRate?.record(publishes);
     }
+  }
+
+  /** PUBLISH packets the rate limit allows right now. */
+  private publishBudget(): number {
+    return this.options.publishRate?.available() ?? Infinity;
+  }
+
+  /** The rate limit stopped the pump with work left: kick it again once a send is allowed. */
+  private resumeWhenPaced(): void {
+    const rate = this.options.publishRate;
+    if (rate === undefined || this.paceTimer !== undefined) return;
+    this.paceTimer = setTimeout(() => {
+      this.paceTimer = undefined;
+      this.kick();
+    }, rate.waitMs());
   }
 
   private admit(message: StoredMessage): WindowEntry | null {
@@ -273,19 +303,28 @@ export class Session {
     return entry;
   }
 
-  private sendControls(link: PacketLink): void {
+  /** Sends queued control publishes, at most `budget`; returns how many went. */
+  private sendControls(link: PacketLink, budget: number): number {
+    let sent = 0;
     while (this.controls.length > 0 && this.hasSlot()) {
+      if (sent >= budget) {
+        this.resumeWhenPaced();
+        break;
+      }
       const control = this.controls.shift() as ControlPublish;
       const packetId = this.ids.allocate();
       if (packetId === null) {
         this.controls.unshift(control);
-        return;
+        break;
       }
       const { message } = control;
       const qos = message.qos === 0 ? 1 : message.qos;
       this.window.set(packetId, { packetId, qos, phase: 'published', seq: null, onDone: control.onDone });
       link.send({ cmd: 'publish', topic: message.topic, payload: message.payload, qos, retain: message.retain, dup: false, messageId: packetId });
+      sent++;
     }
+    this.options.publishRate?.record(sent);
+    return sent;
   }
 
   private write(link: PacketLink, message: StoredMessage, entry: WindowEntry | null): void {

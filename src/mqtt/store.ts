@@ -37,6 +37,16 @@ export interface SessionStore {
    * `afterSeq` 0 means from the beginning.
    */
   readAfter(afterSeq: number, limit: number): Promise<StoredMessage[]>;
+  /**
+   * Up to `limit` stored messages strictly before `beforeSeq`, newest first, read from disk
+   * (the newest-first drain walks the backlog down with it).
+   */
+  readBefore(beforeSeq: number, limit: number): Promise<StoredMessage[]>;
+  /**
+   * Every stored message that has send state (`flight`), oldest first. Bounded by the
+   * inflight window, not by the backlog: only messages that entered the window have one.
+   */
+  readFlights(): Promise<StoredMessage[]>;
   /** Highest seq ever committed (0 when none); lets the session know there is more to read. */
   lastSeq(): number;
   /** Called after each commit that added messages. Returns an unsubscribe function. */

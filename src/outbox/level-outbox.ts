@@ -54,6 +54,10 @@ function checkSeq(seq: unknown, what: string): void {
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`${what} must be a non-negative safe integer (got ${String(seq)})`);
 }
 
+function checkWindowLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer (got ${limit})`);
+}
+
 function checkPacketId(packetId: unknown): asserts packetId is number {
   if (typeof packetId !== 'number' || !Number.isInteger(packetId) || packetId < 1 || packetId > 0xffff) {
     throw new RangeError(`packet id must be 1..65535 (got ${String(packetId)})`);
@@ -136,12 +140,25 @@ export class LevelOutbox implements Outbox {
   async readAfter(afterSeq: number, limit: number): Promise<StoredMessage[]> {
     if (this.closed) throw new OutboxClosedError('readAfter');
     checkSeq(afterSeq, 'afterSeq');
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer (got ${limit})`);
+    checkWindowLimit(limit);
     // Flight records exist only up to the highest seq ever recorded, i.e. for messages the
     // session has already read; in steady state every refill starts above that, and the
     // range read for them would be an empty iterator per refill.
     if (this.flightHigh === null) await this.learnFlightHigh();
     return this.track(this.reader.window(afterSeq, limit, this.flightHigh ?? undefined));
+  }
+
+  async readBefore(beforeSeq: number, limit: number): Promise<StoredMessage[]> {
+    if (this.closed) throw new OutboxClosedError('readBefore');
+    checkSeq(beforeSeq, 'beforeSeq');
+    checkWindowLimit(limit);
+    if (this.flightHigh === null) await this.learnFlightHigh();
+    return this.track(this.reader.windowBefore(beforeSeq, limit, this.flightHigh ?? undefined));
+  }
+
+  async readFlights(): Promise<StoredMessage[]> {
+    if (this.closed) throw new OutboxClosedError('readFlights');
+    return this.track(this.reader.inFlight());
   }
 
   lastSeq(): number {
