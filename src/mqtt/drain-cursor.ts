@@ -4,7 +4,7 @@
  * everything else (ids, window, acks). Memory per cursor is a few read windows, never the
  * backlog (invariant 6).
  */
-import type { DrainOrder, SessionStore, StoredMessage } from './store.js';
+import type { AppendedMessages, DrainOrder, SessionStore, StoredMessage } from './store.js';
 
 /**
  * Decides, for a message just read from disk, whether it may be sent: false for one that is
@@ -22,8 +22,18 @@ export interface DrainCursor {
   shift(): void;
   /** Reads the next window from disk. False: nothing more to read until the next append. */
   refill(): Promise<boolean>;
+  /**
+   * A commit just added `appended`. A cursor that has read everything before them, is not
+   * reading, and has room takes them as its next messages: a caught-up session then sends live
+   * readings without reading them back from disk. Otherwise it ignores them and reads them later.
+   */
+  offer(appended: AppendedMessages): void;
   /** The connection is gone: drop everything; reads still running discard their result. */
   reset(): void;
+}
+
+function takeInto(lane: StoredMessage[], messages: readonly StoredMessage[], admissible: Admissible): void {
+  for (const message of messages) if (admissible(message)) lane.push(message);
 }
 
 export interface CursorOptions {
@@ -42,11 +52,16 @@ export class OldestFirstCursor implements DrainCursor {
   private buffer: StoredMessage[] = [];
   private after = 0;
   private epoch = 0;
+  /** Between begin() and reset(): only then may an offer be taken. */
+  private active = false;
+  private reading = false;
 
   constructor(private readonly options: CursorOptions) {}
 
   async begin(): Promise<void> {
+    const epoch = this.epoch;
     await this.read();
+    if (epoch === this.epoch) this.active = true;
   }
 
   peek(): StoredMessage | undefined {
@@ -62,17 +77,32 @@ export class OldestFirstCursor implements DrainCursor {
     return (await this.read()) > 0;
   }
 
+  offer({ after, messages }: AppendedMessages): void {
+    if (!this.active || this.reading || this.after !== after) return;
+    if (this.buffer.length + messages.length > this.options.readAhead) return;
+    takeInto(this.buffer, messages, this.options.admissible);
+    this.after = messages[messages.length - 1]?.seq ?? this.after;
+  }
+
   reset(): void {
     this.epoch++;
     this.buffer = [];
     this.after = 0;
+    this.active = false;
+    this.reading = false;
   }
 
   private async read(): Promise<number> {
     const epoch = this.epoch;
-    const batch = await this.options.store.readAfter(this.after, this.options.readAhead);
+    this.reading = true;
+    let batch: StoredMessage[];
+    try {
+      batch = await this.options.store.readAfter(this.after, this.options.readAhead);
+    } finally {
+      if (epoch === this.epoch) this.reading = false;
+    }
     if (epoch !== this.epoch) return 0;
-    for (const message of batch) if (this.options.admissible(message)) this.buffer.push(message);
+    takeInto(this.buffer, batch, this.options.admissible);
     const last = batch[batch.length - 1];
     if (last !== undefined) this.after = last.seq;
     return batch.length;
@@ -99,6 +129,9 @@ export class NewestFirstCursor implements DrainCursor {
   /** The next backlog read takes seqs below this; 0 once the backlog is exhausted. */
   private backlogBefore = 0;
   private epoch = 0;
+  /** Between begin() and reset(): only then may an offer be taken. */
+  private active = false;
+  private readingLive = false;
 
   constructor(private readonly options: CursorOptions) {}
 
@@ -114,6 +147,7 @@ export class NewestFirstCursor implements DrainCursor {
       this.replayed.add(message.seq);
       if (this.options.admissible(message)) this.replay.push(message);
     }
+    this.active = true;
   }
 
   peek(): StoredMessage | undefined {
@@ -135,7 +169,13 @@ export class NewestFirstCursor implements DrainCursor {
     const epoch = this.epoch;
     const last = store.lastSeq();
     if (this.liveAfter < last) {
-      const batch = await store.readAfter(this.liveAfter, readAhead);
+      this.readingLive = true;
+      let batch: StoredMessage[];
+      try {
+        batch = await store.readAfter(this.liveAfter, readAhead);
+      } finally {
+        if (epoch === this.epoch) this.readingLive = false;
+      }
       if (epoch !== this.epoch) return false;
       this.take(batch, this.live);
       const newest = batch[batch.length - 1]?.seq ?? 0;
@@ -153,8 +193,17 @@ export class NewestFirstCursor implements DrainCursor {
     return true;
   }
 
+  offer({ after, messages }: AppendedMessages): void {
+    if (!this.active || this.readingLive || this.liveAfter !== after) return;
+    if (this.live.length + messages.length > this.options.readAhead) return;
+    this.take(messages, this.live);
+    this.liveAfter = messages[messages.length - 1]?.seq ?? this.liveAfter;
+  }
+
   reset(): void {
     this.epoch++;
+    this.active = false;
+    this.readingLive = false;
     this.replay = [];
     this.replayed.clear();
     this.live = [];

@@ -92,7 +92,10 @@ export class Session {
       readAhead: Math.max(options.inflight, MIN_READ_AHEAD),
       admissible: (message) => this.admissible(message),
     });
-    this.unsubscribeAppend = store.onAppend(() => this.kick());
+    this.unsubscribeAppend = store.onAppend((appended) => {
+      this.cursor.offer(appended);
+      this.kick();
+    });
   }
 
   get inflight(): number {

@@ -31,6 +31,14 @@ export interface StoredMessage extends OutgoingMessage {
 
 export type DrainOrder = 'oldest-first' | 'newest-first';
 
+/** What one commit added to the store. */
+export interface AppendedMessages {
+  /** The highest seq committed before this commit: a reader that has read up to it can take `messages` as the next ones. */
+  after: number;
+  /** In seq order; exactly what was stored (decoded from the stored bytes). */
+  messages: readonly StoredMessage[];
+}
+
 export interface SessionStore {
   /**
    * Up to `limit` stored messages strictly after `afterSeq` (oldest first), read from disk.
@@ -49,8 +57,11 @@ export interface SessionStore {
   readFlights(): Promise<StoredMessage[]>;
   /** Highest seq ever committed (0 when none); lets the session know there is more to read. */
   lastSeq(): number;
-  /** Called after each commit that added messages. Returns an unsubscribe function. */
-  onAppend(listener: () => void): () => void;
+  /**
+   * Called after each commit that added messages, with those messages, so a reader that is
+   * caught up can take them without reading them back from disk. Returns an unsubscribe function.
+   */
+  onAppend(listener: (appended: AppendedMessages) => void): () => void;
   /**
    * Persist send state before the packets are written, so ids survive a crash.
    * Resolves once durable (same group commit as everything else).

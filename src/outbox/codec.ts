@@ -61,6 +61,11 @@ function checkHeader(value: Uint8Array): Buffer {
 }
 
 /** The payload shares memory with `value`: a window of messages costs one copy, not two. */
+/** The length encodeMessage gives `message`, without encoding it. */
+export function encodedLength(message: OutgoingMessage): number {
+  return HEADER_BYTES + Buffer.byteLength(message.topic, 'utf8') + message.payload.length;
+}
+
 export function decodeMessage(value: Uint8Array): DecodedMessage {
   const buf = checkHeader(value);
   const flags = buf[1] as number;

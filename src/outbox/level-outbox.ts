@@ -6,11 +6,12 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
-import type { FlightState, IncomingQos2Store, OutgoingMessage, StoredMessage } from '../mqtt/store.js';
+import type { AppendedMessages, FlightState, IncomingQos2Store, OutgoingMessage, StoredMessage } from '../mqtt/store.js';
 import { RateLimitedLog } from '../observe/logger.js';
 import type { Logger } from '../observe/logger.js';
 import type { CommitResult, Outbox, OutboxOptions, OutboxStats, SourceState } from './outbox.js';
-import { encodeFlight, encodeMessage, encodeStateValue, peekEnqueuedAt } from './codec.js';
+import { decodeMessage, encodedLength, encodeFlight, encodeMessage, encodeStateValue, peekEnqueuedAt } from './codec.js';
+import { SizeCache } from './size-cache.js';
 import { OutboxClosedError, toOpenError } from './errors.js';
 import { MSG, incomingKey, msgKey, parseSeq, spaceRange, stateKey } from './keys.js';
 import { BatchPlanner } from './plan.js';
@@ -82,11 +83,12 @@ export class LevelOutbox implements Outbox {
   private closed = false;
   private closing: Promise<void> | null = null;
   private readonly reads = new Set<Promise<unknown>>();
-  private readonly appendListeners = new Set<() => void>();
+  private readonly appendListeners = new Set<(appended: AppendedMessages) => void>();
   private readonly dropListeners = new Set<(seqs: readonly number[]) => void>();
   private readonly quarantining = new Set<number>();
   private readonly rateLimited = new RateLimitedLog(LOG_INTERVAL_MS);
   private readonly reader: StoreReader;
+  private readonly sizes = new SizeCache();
   private droppedSinceLog = 0;
 
   private messages: number;
@@ -145,7 +147,7 @@ export class LevelOutbox implements Outbox {
     // session has already read; in steady state every refill starts above that, and the
     // range read for them would be an empty iterator per refill.
     if (this.flightHigh === null) await this.learnFlightHigh();
-    return this.track(this.reader.window(afterSeq, limit, this.flightHigh ?? undefined));
+    return this.track(this.sized(() => this.reader.window(afterSeq, limit, this.flightHigh ?? undefined)));
   }
 
   async readBefore(beforeSeq: number, limit: number): Promise<StoredMessage[]> {
@@ -153,19 +155,19 @@ export class LevelOutbox implements Outbox {
     checkSeq(beforeSeq, 'beforeSeq');
     checkWindowLimit(limit);
     if (this.flightHigh === null) await this.learnFlightHigh();
-    return this.track(this.reader.windowBefore(beforeSeq, limit, this.flightHigh ?? undefined));
+    return this.track(this.sized(() => this.reader.windowBefore(beforeSeq, limit, this.flightHigh ?? undefined)));
   }
 
   async readFlights(): Promise<StoredMessage[]> {
     if (this.closed) throw new OutboxClosedError('readFlights');
-    return this.track(this.reader.inFlight());
+    return this.track(this.sized(() => this.reader.inFlight()));
   }
 
   lastSeq(): number {
     return this.last;
   }
 
-  onAppend(listener: () => void): () => void {
+  onAppend(listener: (appended: AppendedMessages) => void): () => void {
     this.appendListeners.add(listener);
     return () => this.appendListeners.delete(listener);
   }
@@ -273,7 +275,7 @@ export class LevelOutbox implements Outbox {
     let plan: PlannedBatch;
     try {
       const counters = { messages: this.messages, bytes: this.bytes, nextSeq: this.nextSeq };
-      plan = await new BatchPlanner(this.db, counters, this.limits).plan(pending.map((p) => p.op));
+      plan = await new BatchPlanner(this.db, counters, this.limits, this.sizes).plan(pending.map((p) => p.op));
       // Seqs handed out by a failed batch are burnt, not reused: nobody saw them, but
       // monotonic-never-reused is simpler to reason about than "reused if unseen".
       this.nextSeq = plan.nextSeq;
@@ -290,13 +292,18 @@ export class LevelOutbox implements Outbox {
       for (const p of pending) p.reject(err);
       return;
     }
+    const after = this.last;
     this.apply(plan);
     // Only stats read the oldest message: finding it must not delay the callers of this batch.
     // Chained so each lookup starts from the previous one's answer.
     this.oldestRefresh = this.track(this.oldestRefresh.then(() => this.refreshOldest(plan)));
     this.report(plan);
     if (plan.droppedStored.length > 0) this.notify(this.dropListeners, plan.droppedStored);
-    if (plan.appended.length > 0) this.notify(this.appendListeners);
+    if (plan.appended.length > 0 && this.appendListeners.size > 0) {
+      // Decoded from the bytes just written: a listener sees exactly what a read would return.
+      const messages = plan.appended.map(({ seq, value }) => ({ ...decodeMessage(value), seq }));
+      this.notify(this.appendListeners, { after, messages });
+    }
     for (const p of pending) p.resolve(plan);
   }
 
@@ -316,6 +323,8 @@ export class LevelOutbox implements Outbox {
   }
 
   private apply(plan: PlannedBatch): void {
+    this.sizes.forget(plan.removed);
+    this.sizes.rememberAppended(plan.appended.map(({ seq, value }) => ({ seq, size: value.length })));
     this.messages = plan.messages;
     this.bytes = plan.bytes;
     this.dropped += plan.dropped;
@@ -377,6 +386,11 @@ export class LevelOutbox implements Outbox {
         this.logger.error('outbox listener threw', { err });
       }
     }
+  }
+
+  /** A window read whose messages' sizes go into the size cache (so their settles need no read). */
+  private sized(read: () => Promise<StoredMessage[]>): Promise<StoredMessage[]> {
+    return this.sizes.track(read, (messages) => messages.map((m) => ({ seq: m.seq, size: encodedLength(m) })));
   }
 
   private track<T>(read: Promise<T>): Promise<T> {

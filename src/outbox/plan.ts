@@ -8,6 +8,7 @@
 import type { Level } from 'level';
 import type { CommitResult, WhenFull } from './outbox.js';
 import { encodeSeq } from './codec.js';
+import type { SizeCache } from './size-cache.js';
 import { FLIGHT, MSG, NEXT_SEQ_KEY, badKey, flightKey, msgKey, parseSeq, spaceRange } from './keys.js';
 
 export type Db = Level<string, Buffer>;
@@ -62,7 +63,7 @@ export interface StoreCounters {
 export interface PlannedBatch extends StoreCounters {
   ops: BatchOp[];
   /** New messages that will be stored, in seq order. */
-  appended: Array<{ seq: number; enqueuedAt: number }>;
+  appended: Array<{ seq: number; enqueuedAt: number; value: Buffer }>;
   /** Stored seqs this batch removes, whatever the reason. */
   removed: Set<number>;
   /** Stored seqs removed by the whenFull policy (the session must forget them). */
@@ -116,7 +117,10 @@ export class BatchPlanner {
   private readonly quarantined = new Map<number, Buffer>();
   /** f!, s!, i! writes; null = delete. Keyed by key so the last request for a key wins. */
   private readonly writes = new Map<string, Buffer | null>();
-  private stored = new Map<number, Buffer>();
+  /** Encoded sizes of the stored messages the requests name (absent: not stored). */
+  private readonly stored = new Map<number, number>();
+  /** Values of messages to quarantine (moved to bad!<seq> as they are). */
+  private readonly quarantineValues = new Map<number, Buffer>();
   private readonly assigned = new Map<CommitOp, number[]>();
   private readonly droppedStored: number[] = [];
   private droppedOther = 0;
@@ -131,6 +135,8 @@ export class BatchPlanner {
     private readonly db: Db,
     start: StoreCounters,
     private readonly limits: Limits,
+    /** Known sizes of stored messages (see size-cache.ts); without it every named seq is read. */
+    private readonly sizes?: Pick<SizeCache, 'get'>,
   ) {
     this.messages = start.messages;
     this.bytes = start.bytes;
@@ -153,20 +159,32 @@ export class BatchPlanner {
     }
   }
 
-  /** One getMany for every stored message the requests name: sizes for accounting, existence for flights. */
+  /**
+   * Sizes (for accounting) and existence (for flights) of every stored message the requests
+   * name: from the size cache where it knows them, else one getMany. Quarantines always read,
+   * since the value itself is moved.
+   */
   private async prefetch(requests: readonly WriteOp[]): Promise<void> {
-    const seqs = new Set<number>();
+    const unknown = new Set<number>();
+    const quarantine: number[] = [];
+    const need = (seq: number): void => {
+      const size = this.sizes?.get(seq);
+      if (size === undefined) unknown.add(seq);
+      else this.stored.set(seq, size);
+    };
     for (const r of requests) {
-      if (r.kind === 'settle') for (const seq of r.seqs) seqs.add(seq);
-      else if (r.kind === 'flight') for (const e of r.entries) seqs.add(e.seq);
-      else if (r.kind === 'quarantine') seqs.add(r.seq);
+      if (r.kind === 'settle') for (const seq of r.seqs) need(seq);
+      else if (r.kind === 'flight') for (const e of r.entries) need(e.seq);
+      else if (r.kind === 'quarantine') quarantine.push(r.seq);
     }
-    if (seqs.size === 0) return;
-    const list = [...seqs];
+    const list = [...unknown, ...quarantine];
+    if (list.length === 0) return;
     const values = await this.db.getMany(list.map(msgKey));
     list.forEach((seq, i) => {
       const value = values[i];
-      if (value !== undefined) this.stored.set(seq, value);
+      if (value === undefined) return;
+      this.stored.set(seq, value.length);
+      if (i >= unknown.size) this.quarantineValues.set(seq, value);
     });
   }
 
@@ -186,7 +204,7 @@ export class BatchPlanner {
         for (const seq of request.seqs) this.remove(seq);
         return undefined;
       case 'quarantine': {
-        const value = this.present(request.seq);
+        const value = this.present(request.seq) === undefined ? undefined : this.quarantineValues.get(request.seq);
         if (value === undefined) return undefined;
         this.quarantined.set(request.seq, value);
         this.account(-1, -value.length);
@@ -248,7 +266,8 @@ export class BatchPlanner {
     this.droppedOther++;
   }
 
-  private present(seq: number): Buffer | undefined {
+  /** The encoded size of a stored message the requests named, unless this batch already removed it. */
+  private present(seq: number): number | undefined {
     if (this.deletes.has(seq) || this.quarantined.has(seq)) return undefined;
     return this.stored.get(seq);
   }
@@ -260,10 +279,10 @@ export class BatchPlanner {
       this.puts.delete(seq);
       this.account(-1, -fresh.value.length);
     } else {
-      const value = this.present(seq);
-      if (value !== undefined) {
-        this.deletes.set(seq, value.length);
-        this.account(-1, -value.length);
+      const size = this.present(seq);
+      if (size !== undefined) {
+        this.deletes.set(seq, size);
+        this.account(-1, -size);
       }
     }
     this.writes.set(flightKey(seq), null);
@@ -284,7 +303,7 @@ export class BatchPlanner {
     const appended: PlannedBatch['appended'] = [];
     for (const [seq, message] of this.puts) {
       ops.push({ type: 'put', key: msgKey(seq), value: message.value });
-      appended.push({ seq, enqueuedAt: message.enqueuedAt });
+      appended.push({ seq, enqueuedAt: message.enqueuedAt, value: message.value });
     }
     for (const seq of this.deletes.keys()) ops.push({ type: 'del', key: msgKey(seq) });
     for (const [seq, value] of this.quarantined) {
