@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { startBroker } from '../../test/support/broker.js';
 import type { Broker } from '../../test/support/broker.js';
 import { startFaultProxy } from '../../test/support/fault-proxy.js';
+import { shippedNodeFlags } from '../../test/support/node-flags.js';
 import { makeTempDir, removeTempDir } from '../../test/support/temp.js';
 import { machineInfo } from './machine.js';
 import { startCountingRelay } from './relay.js';
@@ -55,6 +56,8 @@ const plan = args.quick ? QUICK : FULL;
 const only = new Set(args.only.split(','));
 for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--only: unknown section ${s} (use ${SECTIONS.join(', ')})`);
 const childFlags = args['child-flags'].split(' ').filter(Boolean);
+/** sensorgate children run with the flags its CLI ships with; MQTT.js children with node's defaults, as a user's script would. */
+const sensorgateFlags = shippedNodeFlags();
 
 function log(msg: string): void {
   process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(1)}s] ${msg}\n`);
@@ -84,7 +87,7 @@ async function measure(
     timeoutMs,
   };
   const prof = args['cpu-prof'] && client === 'sensorgate' ? ['--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, 'prof')}`, `--cpu-prof-name=${k}-${workload}-${n}.cpuprofile`] : [];
-  const nodeArgs = [...childFlags, ...prof];
+  const nodeArgs = [...(client === 'sensorgate' ? sensorgateFlags : []), ...childFlags, ...prof];
   try {
     const result = await runChild(scenario, { ...opts, nodeArgs });
     log(`${client} ${workload} n=${n}: ${Math.round(result.rate)} msg/s, peak RSS ${result.rssPeakMb} MB${result.notes.length ? ` (${result.notes.join('; ')})` : ''}`);
@@ -187,6 +190,7 @@ async function main(): Promise<void> {
     quick: args.quick,
     sections: [...only],
     childFlags,
+    sensorgateFlags,
     elapsedS,
     machine,
     plan: { ...plan, inflight: INFLIGHT, oneWayLatencyMs: ONE_WAY_MS },
@@ -197,7 +201,8 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\nsensorgate bench (${args.quick ? 'quick' : 'full'}) ${out.date}\n` +
       `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryMb} MB, ${machine.kernel} ${machine.arch}; node ${machine.node}; mosquitto ${machine.mosquitto}; load avg ${machine.loadavg.join(' ')} at start, ${os.loadavg()[0]?.toFixed(2)} at end\n` +
-      `${childFlags.length ? `child node flags: ${childFlags.join(' ')}\n` : ''}N=${plan.n} (throughput), ${plan.latencyN} (RTT ${2 * ONE_WAY_MS} ms), backlog ${plan.smallBacklog}/${plan.largeBacklog}; QoS 1, ~78-byte JSON payload, store sync=false for both stores\n\n` +
+      `sensorgate children: node ${sensorgateFlags.join(' ')} (as the CLI ships); MQTT.js children: node defaults\n` +
+      `${childFlags.length ? `extra child node flags: ${childFlags.join(' ')}\n` : ''}N=${plan.n} (throughput), ${plan.latencyN} (RTT ${2 * ONE_WAY_MS} ms), backlog ${plan.smallBacklog}/${plan.largeBacklog}; QoS 1, ~78-byte JSON payload, store sync=false for both stores\n\n` +
       `${formatTable(rows)}\n\n`,
   );
   for (const section of ['bulk', 'live', 'latency', 'backlogSmall', 'backlogLarge'] as const) {
