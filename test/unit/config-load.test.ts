@@ -278,7 +278,7 @@ void test('config/demo.yaml is valid and keeps its store under the repository', 
   assert.equal(config.mqtt.host, '127.0.0.1');
   assert.equal(config.store.path, join(repoRoot, '.sensorgate-demo'));
   assert.deepEqual(
-    config.sources.map((source) => [source.name, source.intervalMs]),
+    config.sources.map((source) => [source.name, source.type === 'simulated' ? source.intervalMs : undefined]),
     [
       ['greenhouse', 1_000],
       ['barn', 2_000],
