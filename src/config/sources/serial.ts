@@ -202,7 +202,8 @@ function pollSchema(helpers: SourceSchemaHelpers) {
           const decoded = decodeEscapes(command);
           if (typeof decoded === 'string') ctx.addIssue({ code: 'custom', message: decoded });
         }),
-      every: helpers.duration({ min: 1 }),
+      // The shared duration helper words a missing value as a format problem; say what is missing.
+      every: z.custom<number | string>((value) => value !== undefined, { error: 'is required (how often to ask, like 10s)' }).pipe(helpers.duration({ min: 1 })),
       timeout: helpers.duration({ min: 1 }).default(DEFAULT_POLL_TIMEOUT_MS),
     })
     .superRefine((poll, ctx) => {

@@ -216,17 +216,16 @@ export class SerialSource implements Source {
     if (poll === undefined) return undefined;
     let next = Date.now();
     while (!ended.aborted) {
-      // Whatever was on the line before the command is not its reply.
-      if (framer.restart() > 0) this.counters.partialLines++;
-      const reply = this.expectReply(poll.timeoutMs, ended);
       try {
         await link.write(command);
       } catch (err) {
-        this.pending = undefined;
         return ended.aborted ? undefined : err;
       }
       this.counters.polls++;
-      const answered = await reply;
+      // Whatever is on the line before the command went out is not its reply. The write resolves
+      // when the OS has the bytes, before they are even on the wire, so no reply can precede it.
+      if (framer.restart() > 0) this.counters.partialLines++;
+      const answered = await this.expectReply(poll.timeoutMs, ended);
       this.pending = undefined;
       if (ended.aborted) return undefined;
       if (!answered) {
