@@ -265,7 +265,7 @@ void test('config/sensorgate.example.yaml is valid', async () => {
 
 void test('config/sensorgate.example.yaml: the commented publish.batch block, uncommented, shows the defaults', async () => {
   const example = await readFile(join(repoRoot, 'config', 'sensorgate.example.yaml'), 'utf8');
-  const uncommented = example.replace(/^ {2}# batch:/m, '  batch:').replace(/^ {2}# {3}(max\w+:)/gm, '    $1');
+  const uncommented = example.replace(/^ {2}# batch:/m, '  batch:').replace(/^ {2}# {3}(max(?:Readings|Delay|Bytes):)/gm, '    $1');
   assert.notEqual(uncommented, example);
   const config = await loadConfig(await file(uncommented), NO_ENV);
   assert.deepEqual(config.publish.batch, { maxReadings: DEFAULT_BATCH_MAX_READINGS, maxDelayMs: DEFAULT_BATCH_MAX_DELAY_MS, maxBytes: DEFAULT_BATCH_MAX_BYTES });

@@ -1,9 +1,13 @@
 /** `type: serial` sources in the config: defaults, and an error naming the field for every rule. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../src/config/errors.js';
-import { parseConfig } from '../../src/config/load.js';
+import { loadConfig, parseConfig } from '../../src/config/load.js';
 import type { SerialSourceConfig } from '../../src/config/types.js';
+import { makeTempDir } from '../support/temp.js';
 
 const BASE = { device: { id: 'gw-1' }, mqtt: { url: 'mqtt://broker.local' } } as const;
 const SERIAL = { type: 'serial', name: 'weather', path: '/dev/serial/by-id/usb-FTDI_FT232R-if00-port0' } as const;
@@ -133,4 +137,32 @@ void test('a serial and a simulated source with the same name clash', async () =
     parseConfig({ ...BASE, sources: [{ type: 'simulated', name: 'weather' }, { ...SERIAL, parser: { type: 'json' } }] }, { baseDir: '/', env: {} }),
     (err: unknown) => err instanceof ConfigError && err.issues.some((i) => i.path === 'sources[1].name' && /duplicate source name/.test(i.message)),
   );
+});
+
+void test('config/sensorgate.example.yaml: the commented serial source, uncommented, is valid and means what its comments say', async (t) => {
+  const examplePath = join(fileURLToPath(new URL('../../../', import.meta.url)), 'config', 'sensorgate.example.yaml');
+  const lines = (await readFile(examplePath, 'utf8')).split('\n');
+  const start = lines.findIndex((line) => line === '  # - type: serial');
+  const end = lines.findIndex((line, i) => i > start && !line.startsWith('  #'));
+  assert.ok(start > 0 && end > start, 'the serial block is in the example');
+  const uncommented = [...lines.slice(0, start), ...lines.slice(start, end).map((line) => line.replace(/^ {2}# /, '  ')), ...lines.slice(end)];
+  const dir = await makeTempDir('example', t);
+  await writeFile(join(dir, 'example.yaml'), uncommented.join('\n'));
+  const config = await loadConfig(join(dir, 'example.yaml'), {});
+  const serialSource = config.sources[1];
+  assert.equal(serialSource?.type, 'serial');
+  assert.deepEqual(serialSource, {
+    type: 'serial',
+    name: 'weather',
+    path: '/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0',
+    baudRate: 9600,
+    dataBits: 8,
+    parity: 'none',
+    stopBits: 1,
+    rtscts: false,
+    maxLineLength: 1024,
+    parser: { type: 'kv' },
+    poll: { command: 'R\\r', everyMs: 10_000, timeoutMs: 1_000 },
+    fields: { T: { rename: 'temperature', unit: '°C' }, P: { rename: 'pressure', scale: 0.1, offset: 0 }, id: { type: 'string' } },
+  });
 });
