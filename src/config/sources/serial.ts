@@ -8,7 +8,6 @@
  */
 import * as z from 'zod';
 import { fieldNameProblem } from '../../sources/fields.js';
-import type { FieldSpec } from '../../sources/fields.js';
 import { decodeEscapes } from '../../sources/serial/escapes.js';
 import { DEFAULT_CSV_SEPARATOR } from '../../sources/serial/parsers/csv.js';
 import { PARSER_TYPES } from '../../sources/serial/parsers/index.js';
@@ -17,6 +16,7 @@ import { NMEA_SENTENCES } from '../../sources/serial/parsers/nmea.js';
 import { DATA_BITS, PARITIES, STOP_BITS } from '../../sources/serial/spec.js';
 import type { PollSpec, SerialSourceSpec } from '../../sources/serial/spec.js';
 import { formatDuration } from '../units.js';
+import { fieldName, fieldSpecsSchema } from './fields.js';
 
 export interface SerialSourceConfig extends SerialSourceSpec {
   type: 'serial';
@@ -35,7 +35,6 @@ export const DEFAULT_NMEA_SENTENCES = NMEA_SENTENCES;
 const MAX_LINE_LENGTH = 65_536;
 /** Beyond what USB-serial chips do; custom rates below it are tried as given. */
 const MAX_BAUD_RATE = 4_000_000;
-const MAX_UNIT_LENGTH = 32;
 const BAUD_HINT = 'must be a positive integer baud rate, such as 9600, 19200, 38400, 57600 or 115200';
 const REGEX_FLAGS = /^(?!.*(.).*\1)[imsu]*$/;
 
@@ -51,13 +50,6 @@ export interface SourceSchemaHelpers {
 const orEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((value) => value ?? {}, schema);
 
 const nonEmpty = () => z.string().min(1, { error: 'must not be empty' });
-
-/** A field name the config chooses (csv column, lines field, rename target). */
-const fieldName = () =>
-  z.string().superRefine((name, ctx) => {
-    const problem = fieldNameProblem(name);
-    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `${problem}` });
-  });
 
 function baudRate() {
   return z
@@ -155,42 +147,7 @@ const parserSchema = z.discriminatedUnion('type', [linesParser, jsonParser, csvP
 });
 
 // ---------------------------------------------------------------------------------------------
-// fields, poll
-
-const fieldSpecSchema = z
-  .strictObject({
-    rename: fieldName().optional(),
-    scale: z
-      .number()
-      .refine((n) => Number.isFinite(n) && n !== 0, { error: 'must be a number other than 0' })
-      .optional(),
-    offset: z
-      .number()
-      .refine((n) => Number.isFinite(n), { error: 'must be a finite number' })
-      .optional(),
-    unit: nonEmpty().max(MAX_UNIT_LENGTH, { error: `must be at most ${MAX_UNIT_LENGTH} characters` }).optional(),
-    type: z.enum(['auto', 'number', 'string']).optional(),
-  })
-  .superRefine((spec, ctx) => {
-    if (spec.type === 'string' && (spec.scale !== undefined || spec.offset !== undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['type'], message: 'cannot be string together with scale or offset (they need a number)' });
-    }
-  })
-  .transform((spec): FieldSpec => Object.fromEntries(Object.entries(spec).filter(([, value]) => value !== undefined)));
-
-const fieldsSchema = z.record(z.string(), orEmpty(fieldSpecSchema)).superRefine((fields, ctx) => {
-  const byOutput = new Map<string, string>();
-  for (const [name, spec] of Object.entries(fields)) {
-    const output = spec.rename ?? name;
-    if (spec.rename === undefined) {
-      const problem = fieldNameProblem(name);
-      if (problem !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: `${problem}; give it a rename` });
-    }
-    const other = byOutput.get(output);
-    if (other !== undefined) ctx.addIssue({ code: 'custom', path: [name, 'rename'], message: `gives the same field name "${output}" as fields.${other}` });
-    byOutput.set(output, name);
-  }
-});
+// poll
 
 function pollSchema(helpers: SourceSchemaHelpers) {
   return z
@@ -238,7 +195,7 @@ export function serialSourceSchema(helpers: SourceSchemaHelpers) {
         .default(DEFAULT_SERIAL_MAX_LINE_LENGTH),
       parser: orEmpty(parserSchema),
       poll: z.preprocess((value) => value ?? undefined, pollSchema(helpers).optional()),
-      fields: z.preprocess((value) => value ?? {}, fieldsSchema),
+      fields: fieldSpecsSchema,
     })
     .transform(
       (source): SerialSourceConfig => ({
