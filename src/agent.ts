@@ -11,6 +11,7 @@ import { openOutbox } from './outbox/level-outbox.js';
 import type { Outbox } from './outbox/outbox.js';
 import type { PublishRule } from './pipeline/pipeline.js';
 import { createPublisher } from './pipeline/publisher.js';
+import { SerialSource } from './sources/serial/source.js';
 import { SimulatedSource } from './sources/simulated.js';
 import type { Source, SourceContext } from './sources/source.js';
 import { supervise } from './sources/supervisor.js';
@@ -38,6 +39,8 @@ function createSource(config: SourceConfig): Source {
   switch (config.type) {
     case 'simulated':
       return new SimulatedSource({ name: config.name, intervalMs: config.intervalMs, count: config.count });
+    case 'serial':
+      return new SerialSource(config);
   }
 }
 

@@ -24,6 +24,7 @@ const HELP = `sensorgate — durable sensor-to-MQTT gateway agent
 Usage:
   sensorgate run   --config FILE   run the agent (Ctrl-C / SIGTERM stops it cleanly)
   sensorgate check --config FILE   validate FILE and print the resolved config (secrets masked)
+  sensorgate ports                 list serial ports, with their /dev/serial/by-id names
   sensorgate --help | --version
 
 Options:
@@ -119,6 +120,15 @@ async function run(path: string | undefined): Promise<void> {
   if (stopRequested) stopAndExit(agent);
 }
 
+/** Scan root for `ports`; tests point it at a fixture tree (dev/, sys/class/tty/). */
+const PORTS_ROOT_ENV = 'SENSORGATE_PORTS_ROOT';
+
+async function ports(): Promise<void> {
+  const { formatPortList, listSerialPorts } = await import('./sources/serial/ports.js');
+  const root = process.env[PORTS_ROOT_ENV] || '/';
+  process.stdout.write(formatPortList(await listSerialPorts(root), root));
+}
+
 async function main(): Promise<void> {
   const args = parse(process.argv.slice(2));
   if (args.version) {
@@ -138,6 +148,8 @@ async function main(): Promise<void> {
       process.stdout.write(formatResolvedConfig(config));
       return;
     }
+    case 'ports':
+      return ports();
     default:
       fail(`unknown command "${args.command}" (see sensorgate --help)`, EXIT_USAGE);
   }

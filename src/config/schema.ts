@@ -14,6 +14,7 @@ import type { WhenFull } from '../outbox/outbox.js';
 import { FileProblem, readTextFile, unreadableFileProblem } from './files.js';
 import type { AgentConfig, BatchConfig, LogConfig, MqttConfig, PublishConfig, SimulatedSourceConfig, SourceConfig, TlsConfig } from './types.js';
 import { formatDuration, formatSize, MAX_TIMER_MS, parseDuration, parseSize } from './units.js';
+import { serialSourceSchema } from './sources/serial.js';
 
 // ---------------------------------------------------------------------------------------------
 // Defaults
@@ -436,7 +437,9 @@ const simulatedSource = z
     }),
   );
 
-const SOURCE_SCHEMAS = [simulatedSource] as const;
+const serialSource = serialSourceSchema({ sourceName, duration });
+
+const SOURCE_SCHEMAS = [simulatedSource, serialSource] as const;
 
 const sourcesSchema = z.array(z.discriminatedUnion('type', SOURCE_SCHEMAS)).superRefine(
   (sources: readonly unknown[], ctx) => {

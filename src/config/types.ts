@@ -4,6 +4,9 @@
  */
 import type { DrainOrder, QoS } from '../mqtt/store.js';
 import type { WhenFull } from '../outbox/outbox.js';
+import type { SerialSourceConfig } from './sources/serial.js';
+
+export type { SerialSourceConfig };
 
 export interface TlsConfig {
   /** Absolute file paths (relative ones resolved against the config file's directory); contents are read when connecting. */
@@ -84,7 +87,7 @@ export interface SimulatedSourceConfig {
   count?: number;
 }
 
-export type SourceConfig = SimulatedSourceConfig;
+export type SourceConfig = SimulatedSourceConfig | SerialSourceConfig;
 
 export interface LogConfig {
   level: 'debug' | 'info' | 'warn' | 'error';

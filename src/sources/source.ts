@@ -28,4 +28,6 @@ export interface Source {
   readonly name: string;
   /** Runs until the signal aborts or the source has nothing more to produce. Throws on failure. */
   run(context: SourceContext): Promise<void>;
+  /** Counters for metrics (lines parsed, parse errors, reconnects, ...), for sources that keep them. */
+  stats?(): Readonly<Record<string, number>>;
 }

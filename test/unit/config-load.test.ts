@@ -265,7 +265,7 @@ void test('config/sensorgate.example.yaml is valid', async () => {
 
 void test('config/sensorgate.example.yaml: the commented publish.batch block, uncommented, shows the defaults', async () => {
   const example = await readFile(join(repoRoot, 'config', 'sensorgate.example.yaml'), 'utf8');
-  const uncommented = example.replace(/^ {2}# batch:/m, '  batch:').replace(/^ {2}# {3}(max\w+:)/gm, '    $1');
+  const uncommented = example.replace(/^ {2}# batch:/m, '  batch:').replace(/^ {2}# {3}(max(?:Readings|Delay|Bytes):)/gm, '    $1');
   assert.notEqual(uncommented, example);
   const config = await loadConfig(await file(uncommented), NO_ENV);
   assert.deepEqual(config.publish.batch, { maxReadings: DEFAULT_BATCH_MAX_READINGS, maxDelayMs: DEFAULT_BATCH_MAX_DELAY_MS, maxBytes: DEFAULT_BATCH_MAX_BYTES });
@@ -278,7 +278,7 @@ void test('config/demo.yaml is valid and keeps its store under the repository', 
   assert.equal(config.mqtt.host, '127.0.0.1');
   assert.equal(config.store.path, join(repoRoot, '.sensorgate-demo'));
   assert.deepEqual(
-    config.sources.map((source) => [source.name, source.intervalMs]),
+    config.sources.map((source) => [source.name, source.type === 'simulated' ? source.intervalMs : undefined]),
     [
       ['greenhouse', 1_000],
       ['barn', 2_000],

@@ -188,7 +188,8 @@ void test('mqtt.pingTimeout defaults to half the keepalive, at most 30s', async 
 
 void test('sources: interval 0ms is allowed (as fast as possible)', async () => {
   const config = await parse(withPatch({ sources: [{ type: 'simulated', name: 'fast', interval: '0ms' }] }));
-  assert.equal(config.sources[0]?.intervalMs, 0);
+  const source = config.sources[0];
+  assert.equal(source?.type === 'simulated' ? source.intervalMs : undefined, 0);
 });
 
 void test('password from the environment only when the config has none', async () => {
@@ -298,8 +299,8 @@ const BAD: Array<[string, unknown, string, string | RegExp]> = [
   ['publish.batch not a mapping', withPatch({ publish: { batch: true } }), 'publish.batch', 'must be a mapping'],
   ['sources not a list', withPatch({ sources: { type: 'simulated' } }), 'sources', 'must be a list'],
   ['sources[0] not a mapping', withPatch({ sources: ['simulated'] }), 'sources[0]', 'must be a mapping'],
-  ['sources[0].type unknown', withPatch({ sources: [{ type: 'x', name: 'a' }] }), 'sources[0].type', 'unknown source type "x" (known: simulated)'],
-  ['sources[0].type missing', withPatch({ sources: [{ name: 'a' }] }), 'sources[0].type', 'is required (known: simulated)'],
+  ['sources[0].type unknown', withPatch({ sources: [{ type: 'x', name: 'a' }] }), 'sources[0].type', 'unknown source type "x" (known: simulated, serial)'],
+  ['sources[0].type missing', withPatch({ sources: [{ name: 'a' }] }), 'sources[0].type', 'is required (known: simulated, serial)'],
   ['sources[0].name missing', withPatch({ sources: [{ type: 'simulated' }] }), 'sources[0].name', 'is required'],
   ['sources[0].name pattern', withPatch({ sources: [{ type: 'simulated', name: 'a b' }] }), 'sources[0].name', 'letters, digits'],
   ['sources[0].name wildcard', withPatch({ sources: [{ type: 'simulated', name: 'a+' }] }), 'sources[0].name', 'letters, digits'],
