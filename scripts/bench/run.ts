@@ -33,12 +33,14 @@ interface Plan {
   /** Bulk throughput runs per client (interleaved); the table shows the median. */
   bulkRepeats: number;
   latencyN: number;
+  /** Backlog stored offline, then replayed over the 100 ms RTT link. */
+  replayN: number;
   smallBacklog: number;
   largeBacklog: number;
 }
 
-const FULL: Plan = { n: 20_000, bulkRepeats: 3, latencyN: 1_000, smallBacklog: 20_000, largeBacklog: 200_000 };
-const QUICK: Plan = { n: 2_000, bulkRepeats: 1, latencyN: 200, smallBacklog: 2_000, largeBacklog: 20_000 };
+const FULL: Plan = { n: 20_000, bulkRepeats: 3, latencyN: 1_000, replayN: 300, smallBacklog: 20_000, largeBacklog: 200_000 };
+const QUICK: Plan = { n: 2_000, bulkRepeats: 1, latencyN: 200, replayN: 100, smallBacklog: 2_000, largeBacklog: 20_000 };
 const INFLIGHT = 20;
 const ONE_WAY_MS = 50;
 const OUT_DIR = fileURLToPath(new URL('../../../.bench-out/', import.meta.url));
@@ -74,9 +76,11 @@ async function measure(
   port: number,
   timeoutMs: number,
   opts: RunChildOptions = {},
+  batch?: number,
 ): Promise<Outcome> {
   const k = ++counter;
   const scenario: Scenario = {
+    ...(batch !== undefined && { batch }),
     client,
     workload,
     n,
@@ -119,16 +123,43 @@ async function throughput(work: string, broker: Broker, m: Measurements): Promis
   for (const client of CLIENTS) m.live[client] = await measure(work, client, 'live', plan.n, broker.port, 60_000);
 }
 
-/** child → counting relay → fault proxy (50 ms each way) → broker; a fresh pair per client. */
+/** Readings per message for the batched wire-bytes runs (publish.batch.maxReadings). */
+const BATCH_SIZES = [10, 50] as const;
+
+/**
+ * child → counting relay → fault proxy (50 ms each way) → broker; a fresh pair per run. Also
+ * sensorgate with readings batched, for the bytes on the wire per reading.
+ */
 async function slowLink(work: string, broker: Broker, m: Measurements): Promise<void> {
-  for (const client of CLIENTS) {
+  const runs: Array<[ClientKind, number | undefined]> = [...CLIENTS.map((c): [ClientKind, undefined] => [c, undefined]), ...BATCH_SIZES.map((b): [ClientKind, number] => ['sensorgate', b])];
+  for (const [client, batch] of runs) {
     const proxy = await startFaultProxy({ targetPort: broker.port, latencyMs: ONE_WAY_MS });
     const relay = await startCountingRelay(proxy.port);
     try {
-      m.latency[client] = await measure(work, client, 'bulk', plan.latencyN, relay.port, 30_000);
-      m.wire[client] = { n: plan.latencyN, up: relay.up, down: relay.down, maxInflight: proxy.maxInflightObserved };
+      const outcome = await measure(work, client, 'bulk', plan.latencyN, relay.port, 30_000, {}, batch);
+      const wire = { n: plan.latencyN, up: relay.up, down: relay.down, maxInflight: proxy.maxInflightObserved };
+      if (batch === undefined) {
+        m.latency[client] = outcome;
+        m.wire[client] = wire;
+      } else if (outcome.ok) m.wireBatched[batch] = wire;
     } finally {
       await relay.close();
+      await proxy.close();
+    }
+  }
+  // A backlog stored while the link was down, replayed over the same 100 ms RTT link.
+  for (const client of CLIENTS) {
+    const proxy = await startFaultProxy({ targetPort: broker.port, latencyMs: ONE_WAY_MS });
+    proxy.refuse(true);
+    try {
+      m.replay[client] = await measure(work, client, 'backlog', plan.replayN, proxy.port, 90_000, {
+        onFilled: () => {
+          proxy.refuse(false);
+          return Promise.resolve();
+        },
+      });
+      if (m.replay[client]?.ok === true) m.replayInflight[client] = proxy.maxInflightObserved;
+    } finally {
       await proxy.close();
     }
   }
@@ -167,6 +198,9 @@ async function main(): Promise<void> {
     live: {},
     latency: {},
     wire: {},
+    wireBatched: {},
+    replay: {},
+    replayInflight: {},
     backlogSmall: {},
     backlogLarge: {},
     smallN: plan.smallBacklog,

@@ -3,6 +3,7 @@ import { MqttClient } from '../../src/mqtt/client.js';
 import type { Logger, LogFields } from '../../src/observe/logger.js';
 import { openOutbox } from '../../src/outbox/level-outbox.js';
 import type { LevelOutbox } from '../../src/outbox/level-outbox.js';
+import { packJsonArray } from '../../src/pipeline/batch.js';
 import { openTransport } from '../../src/transport/socket.js';
 import { BENCH_TOPIC, STATUS_TOPIC, readingPayload } from './payload.js';
 import { ioDelta, pollUntil, readIo, rssMb } from './probe.js';
@@ -35,10 +36,19 @@ function message(seq: number): { topic: string; payload: Buffer; qos: 1; retain:
   return { topic: BENCH_TOPIC, payload: readingPayload(seq), qos: 1, retain: false };
 }
 
-async function commitInGroups(outbox: LevelOutbox, n: number): Promise<void> {
-  for (let start = 0; start < n; start += COMMIT_GROUP) {
+/** `batch` readings per message, packed as publish.batch packs them (a JSON array). */
+function batchedMessage(firstSeq: number, batch: number, n: number): ReturnType<typeof message> {
+  const items: Buffer[] = [];
+  for (let seq = firstSeq; seq < firstSeq + batch && seq <= n; seq++) items.push(readingPayload(seq));
+  return { ...message(firstSeq), payload: packJsonArray(items) };
+}
+
+async function commitInGroups(outbox: LevelOutbox, n: number, batch = 1): Promise<void> {
+  for (let start = 0; start < n; start += COMMIT_GROUP * batch) {
     const group: Array<Promise<unknown>> = [];
-    for (let i = start; i < Math.min(n, start + COMMIT_GROUP); i++) group.push(outbox.commit([message(i + 1)]));
+    for (let i = start; i < Math.min(n, start + COMMIT_GROUP * batch); i += batch) {
+      group.push(outbox.commit([batch === 1 ? message(i + 1) : batchedMessage(i + 1, batch, n)]));
+    }
     await Promise.all(group);
   }
 }
@@ -77,7 +87,7 @@ export async function runSensorgate(s: Scenario, ctx: ChildContext): Promise<Chi
     if (s.workload === 'bulk') {
       sampler.enter('fill');
       const f0 = performance.now();
-      await commitInGroups(outbox, s.n);
+      await commitInGroups(outbox, s.n, s.batch);
       fillMs = performance.now() - f0;
       sampler.enter('drain');
       client.start();

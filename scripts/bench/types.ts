@@ -24,6 +24,8 @@ export interface Scenario {
   clientId: string;
   /** Per-child time limit, ms (the parent also kills on overrun). */
   timeoutMs: number;
+  /** sensorgate only: pack this many readings per message, as publish.batch.maxReadings does. */
+  batch?: number;
 }
 
 export interface IoCounters {
