@@ -34,7 +34,7 @@ export function encodeFieldValue(value: FieldValue): Buffer {
 /** Why `topic` cannot be published to, or undefined. Field names are only known at run time. */
 export function runtimeTopicProblem(topic: string): string | undefined {
   if (topic === '') return 'is empty';
-  if (/[+#\u0000]/.test(topic)) return 'contains + # or NUL';
+  if (/[+#]/.test(topic) || topic.includes('\u0000')) return 'contains + # or NUL';
   if (/[\uD800-\uDFFF]/u.test(topic)) return 'is not valid UTF-8 (lone surrogate)';
   if (Buffer.byteLength(topic, 'utf8') > 65_535) return 'is longer than 65535 bytes';
   return undefined;
