@@ -35,6 +35,11 @@ export interface StandInScript {
   pulses?: PulseScript;
   /** After the pulses: stay running, or exit (with this code and stderr). */
   then?: 'idle' | 'exit';
+  /**
+   * Keep running when stdout is gone (the reader died). A real gpiomon dies of SIGPIPE only at
+   * its next event, which on a rain gauge can be days away: this makes that "never".
+   */
+  survivesClosedStdout?: boolean;
   exitCode?: number;
   exitMessage?: string;
 }
@@ -100,6 +105,7 @@ process.on('exit', () => {
   } catch {}
 });
 process.on('SIGTERM', () => process.exit(0));
+if (cfg.survivesClosedStdout) process.stdout.on('error', () => {});
 const formatted = args.some((a) => a === '--format' || a.startsWith('--format='));
 const out = (text) => process.stdout.write(text + '\n');
 const fmt = (rising, t) => {
