@@ -48,7 +48,7 @@ void test('gpio input: defaults', async () => {
     intervalMs: 60_000,
     ratePer: 'second',
     sysfsRoot: '/sys/class/gpio',
-    pollIntervalMs: 5,
+    pollIntervalMs: 10,
   });
 });
 
@@ -147,7 +147,7 @@ const BAD: Array<[string, unknown, string, string | RegExp]> = [
   ['gpio onChange false without sample', withSources([gpio({ onChange: false })]), 'sources[0].sample', 'is required when onChange is false'],
   ['gpio unit without scale', withSources([gpio({ mode: 'counter', unit: 'mm' })]), 'sources[0].unit', 'needs scale'],
   ['gpio scale 0', withSources([gpio({ mode: 'counter', scale: 0 })]), 'sources[0].scale', 'other than 0'],
-  ['gpio debounce too long', withSources([gpio({ debounce: '1m' })]), 'sources[0].debounce', 'at most 10s'],
+  ['gpio debounce too long', withSources([gpio({ debounce: 10 })]), 'sources[0].debounce', 'at most 1s (a plain number means seconds: write 20ms)'],
   ['gpio edge', withSources([gpio({ mode: 'counter', edge: 'up' })]), 'sources[0].edge', 'must be one of: rising, falling, both'],
   ['gpio bias with sysfs', withSources([gpio({ backend: 'sysfs', bias: 'pull-up' })]), 'sources[0].bias', 'cannot be set through sysfs'],
   ['gpio sysfs key with chardev', withSources([gpio({ backend: 'chardev', sysfsNumber: 4 })]), 'sources[0].sysfsNumber', 'only for the sysfs backend'],

@@ -58,8 +58,8 @@ export const DEFAULT_GPIO_COUNTER_INTERVAL_MS = 60_000;
 export const DEFAULT_GPIO_EDGE: GpioEdge = 'rising';
 export const DEFAULT_GPIO_RATE_PER: RatePer = 'second';
 export const DEFAULT_GPIO_SYSFS_ROOT = '/sys/class/gpio';
-/** 200 reads a second: a 100 ms rain-gauge pulse is seen 20 times, at a few % of a Pi Zero's CPU. */
-export const DEFAULT_GPIO_POLL_INTERVAL_MS = 5;
+/** A 100 ms rain-gauge pulse is seen 10 times; idle CPU is in the README (scripts/bench/gpio-idle-cpu.ts). */
+export const DEFAULT_GPIO_POLL_INTERVAL_MS = 10;
 
 const MODE_KEYS = {
   input: ['field', 'onChange', 'sample'],
@@ -86,7 +86,8 @@ export function gpioSourceSchema(context: SchemaContext) {
       backend: z.enum(['auto', 'chardev', 'sysfs']).default('auto'),
       bias: z.enum(['as-is', 'pull-up', 'pull-down', 'disabled']).default('as-is'),
       activeLow: z.boolean().default(false),
-      debounce: duration({ max: 10_000, message: 'must be at most 10s' }).default(DEFAULT_GPIO_DEBOUNCE_MS),
+      // Capped low: `debounce: 10` is 10 seconds (plain numbers are seconds), surely meant as 10ms.
+      debounce: duration({ max: 1_000, message: 'must be at most 1s (a plain number means seconds: write 20ms)' }).default(DEFAULT_GPIO_DEBOUNCE_MS),
       field: z.string().regex(FIELD_NAME, { error: 'must use only letters, digits, _ . and -' }).optional(),
       onChange: z.boolean().optional(),
       sample: duration({ min: 1 }).optional(),
@@ -100,7 +101,7 @@ export function gpioSourceSchema(context: SchemaContext) {
       unit: z.string().min(1, { error: 'must not be empty' }).max(32, { error: 'must be at most 32 characters' }).optional(),
       sysfsRoot: nonEmptyString().optional(),
       sysfsNumber: integer(0, 1_000_000, 'must be a GPIO number (a whole number from 0)').optional(),
-      pollInterval: duration({ min: 1, max: 1_000, message: 'must be between 1ms and 1s' }).optional(),
+      pollInterval: duration({ min: 1, max: 1_000, message: 'must be between 1ms and 1s (a plain number means seconds: write 5ms)' }).optional(),
       publish: sourcePublishSchema().optional(),
     })
     .superRefine((gpio, ctx) => {

@@ -4,12 +4,16 @@
  * `pollIntervalMs`: node cannot wait for the POLLPRI that sysfs raises on an edge, and inotify
  * does not fire for sysfs attributes. A pulse shorter than the poll interval can be missed.
  * The line is left exported on stop (unexporting under another user of it would break them).
+ *
+ * The poll reads synchronously, from a timer: on a SoC GPIO the read is a register access, and
+ * skipping the thread-pool round trip and the promises of a sleep loop halved the agent's idle
+ * CPU (x86 test host, 5 ms polls: 3.7 % of a core before, 1.4–1.7 % after; see README).
+ * On an I2C expander a read is a bus transaction of a fraction of a millisecond, which the event
+ * loop can afford at these rates.
  */
-import { constants } from 'node:fs';
+import { constants, readSync } from 'node:fs';
 import { access, open, readdir, readFile, writeFile } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sleep } from '../sleep.js';
 import type { Level } from './events.js';
 import { monotonicNowMs } from './line.js';
 import type { GpioLine, LevelEvent } from './line.js';
@@ -63,17 +67,37 @@ export class SysfsLine implements GpioLine {
     const dir = await this.prepare();
     const handle = await open(join(dir, 'value'), 'r');
     try {
-      let last: Level | undefined;
-      const buffer = Buffer.alloc(16);
-      while (!signal.aborted) {
-        const level = await readLevel(handle, buffer);
-        // An empty or odd read (a fixture being rewritten) is skipped; the next poll tells.
-        if (level !== undefined && level !== last) {
-          last = level;
-          onLevel({ level, atMs: monotonicNowMs() });
-        }
-        if (!(await sleep(this.options.pollIntervalMs, signal))) break;
-      }
+      await new Promise<void>((resolve, reject) => {
+        let last: Level | undefined;
+        const buffer = Buffer.alloc(16);
+        const poll = (): void => {
+          let level: Level | undefined;
+          try {
+            level = readLevel(handle.fd, buffer);
+          } catch (err) {
+            finish();
+            reject(err instanceof Error ? err : new Error(String(err)));
+            return;
+          }
+          // An empty or odd read (a fixture being rewritten) is skipped; the next poll tells.
+          if (level !== undefined && level !== last) {
+            last = level;
+            onLevel({ level, atMs: monotonicNowMs() });
+          }
+        };
+        const timer = setInterval(poll, this.options.pollIntervalMs);
+        const finish = (): void => {
+          clearInterval(timer);
+          signal.removeEventListener('abort', onAbort);
+        };
+        const onAbort = (): void => {
+          finish();
+          resolve();
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        if (signal.aborted) onAbort();
+        else poll();
+      });
     } finally {
       await handle.close();
     }
@@ -110,8 +134,8 @@ export class SysfsLine implements GpioLine {
   }
 }
 
-async function readLevel(handle: FileHandle, buffer: Buffer): Promise<Level | undefined> {
+function readLevel(fd: number, buffer: Buffer): Level | undefined {
   // sysfs attributes are read again from offset 0 on the same descriptor.
-  const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+  const bytesRead = readSync(fd, buffer, 0, buffer.length, 0);
   return parseValue(buffer.toString('utf8', 0, bytesRead));
 }
