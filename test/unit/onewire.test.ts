@@ -137,4 +137,6 @@ void test('no reading at all when no probe gave a valid temperature; a missing b
   await run;
   assert.equal(readings.length, 0);
   await assert.rejects(new OneWireSource({ name: 'temps', intervalMs: 20, baseDir: join(tree.baseDir, 'nope') }).run(context([]).ctx), /dtoverlay=w1-gpio/);
+  const listed = new OneWireSource({ name: 'temps', intervalMs: 20, baseDir: join(tree.baseDir, 'nope'), probes: [{ id: POWER_ON, name: 'cellar' }] });
+  await assert.rejects(listed.run(context([]).ctx), /dtoverlay=w1-gpio/, 'listed probes too: no bus is a source failure, not three missing probes');
 });

@@ -44,7 +44,6 @@ export class OneWireSource implements Source {
   }
 
   private async probes(): Promise<OneWireProbeConfig[]> {
-    if (this.options.probes !== undefined) return this.options.probes;
     let entries: string[];
     try {
       entries = await readdir(this.options.baseDir);
@@ -53,6 +52,7 @@ export class OneWireSource implements Source {
       // Thrown: the supervisor retries with backoff and says so; nothing can be read until it exists.
       throw new Error(`cannot list ${this.options.baseDir} (${code ?? String(err)}): is 1-Wire enabled (dtoverlay=w1-gpio in /boot/firmware/config.txt)?`);
     }
+    if (this.options.probes !== undefined) return this.options.probes;
     return entries
       .filter((entry) => DISCOVERED.test(entry))
       .sort()
