@@ -150,6 +150,18 @@ setTimeout(pulse, p.startDelayMs || 0);
 
 /** Writes the stand-in tools into a new temp bin dir (removed after the test, stray gpiomons killed). */
 export async function installGpioTools(t: AfterHook, script: StandInScript): Promise<GpioTools> {
+  // After hooks run in the order they were registered: stray gpiomons are killed before the
+  // temp dir (and calls.log, which lists them) is removed.
+  const installed: { tools?: GpioTools } = {};
+  registerCleanup(t, async () => {
+    for (const pid of (await installed.tools?.liveMonitors()) ?? []) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+  });
   const binDir = await makeTempDir('sg-gpio-bin-', t);
   const body = `#!${process.execPath}\n${STANDIN}`;
   for (const tool of ['gpiomon', 'gpioget', 'gpiodetect']) {
@@ -172,16 +184,7 @@ export async function installGpioTools(t: AfterHook, script: StandInScript): Pro
     },
   };
   await tools.setScript(script);
-  // Registered after the temp dir's removal hook, so it runs first (after hooks run in reverse).
-  registerCleanup(t, async () => {
-    for (const pid of await tools.liveMonitors()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Gone meanwhile.
-      }
-    }
-  });
+  installed.tools = tools;
   return tools;
 }
 
