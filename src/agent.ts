@@ -9,8 +9,10 @@ import type { IncomingMessage } from './mqtt/session.js';
 import type { Logger } from './observe/logger.js';
 import { openOutbox } from './outbox/level-outbox.js';
 import type { Outbox } from './outbox/outbox.js';
-import type { PublishRule } from './pipeline/pipeline.js';
 import { createPublisher } from './pipeline/publisher.js';
+import type { SourceRule } from './pipeline/publisher.js';
+import { GpioSource } from './sources/gpio/gpio-source.js';
+import { OneWireSource } from './sources/onewire/onewire-source.js';
 import { SerialSource } from './sources/serial/source.js';
 import { SimulatedSource } from './sources/simulated.js';
 import type { Source, SourceContext } from './sources/source.js';
@@ -41,7 +43,25 @@ function createSource(config: SourceConfig): Source {
       return new SimulatedSource({ name: config.name, intervalMs: config.intervalMs, count: config.count });
     case 'serial':
       return new SerialSource(config);
+    case 'gpio':
+      return new GpioSource(config);
+    case 'onewire':
+      return new OneWireSource(config);
   }
+}
+
+/** A source's publish section over the global one. */
+function sourceRule(config: AgentConfig, source: SourceConfig): SourceRule {
+  const own = source.publish ?? {};
+  const deadband = own.deadband === undefined ? undefined : { ...own.deadband, ...(own.maxIntervalMs !== undefined && { maxIntervalMs: own.maxIntervalMs }) };
+  return {
+    device: config.device.id,
+    topic: own.topic ?? config.publish.topic,
+    qos: own.qos ?? config.publish.qos,
+    retain: own.retain ?? config.publish.retain,
+    mode: own.mode ?? config.publish.mode,
+    ...(deadband !== undefined && { deadband }),
+  };
 }
 
 export async function startAgent(config: AgentConfig, options: AgentOptions): Promise<Agent> {
@@ -84,9 +104,8 @@ export async function startAgent(config: AgentConfig, options: AgentOptions): Pr
   client.start();
 
   const { batch, ...publish } = config.publish;
-  const rule: PublishRule = { device: config.device.id, ...publish };
   const publisher = createPublisher({
-    rule,
+    rule: { device: config.device.id, ...publish },
     ...(batch !== undefined && { batch }),
     commit: (messages, state) => outbox.commit(messages, state),
     logger: logger.child({ component: 'pipeline' }),
@@ -96,7 +115,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions): Pr
   for (const sourceConfig of config.sources) {
     const source = createSource(sourceConfig);
     // A restarted source resumes from the state it last handed over (committed, or in an open batch).
-    const sink = publisher.source(source.name, await outbox.readSourceState(source.name));
+    const sink = publisher.source(source.name, await outbox.readSourceState(source.name), sourceRule(config, sourceConfig));
     const context: SourceContext = {
       emit: (readings, state) => sink.emit(readings, state),
       get initialState() {

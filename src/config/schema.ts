@@ -12,6 +12,9 @@ import * as z from 'zod';
 import type { DrainOrder, QoS } from '../mqtt/store.js';
 import type { WhenFull } from '../outbox/outbox.js';
 import { FileProblem, readTextFile, unreadableFileProblem } from './files.js';
+import { gpioSourceSchema } from './sources/gpio.js';
+import { oneWireSourceSchema } from './sources/onewire.js';
+import { sourcePublishSchema } from './sources/publish.js';
 import type { AgentConfig, BatchConfig, LogConfig, MqttConfig, PublishConfig, SimulatedSourceConfig, SourceConfig, TlsConfig } from './types.js';
 import { formatDuration, formatSize, MAX_TIMER_MS, parseDuration, parseSize } from './units.js';
 import { serialSourceSchema } from './sources/serial.js';
@@ -45,6 +48,7 @@ export const DEFAULT_STORE_DRAIN = 'oldest-first' satisfies DrainOrder;
 export const DEFAULT_PUBLISH_QOS: QoS = 1;
 export const DEFAULT_PUBLISH_RETAIN = false;
 export const DEFAULT_PUBLISH_TOPIC = 'sensorgate/{device}/{source}';
+export const DEFAULT_PUBLISH_MODE: PublishConfig['mode'] = 'reading';
 /**
  * publish.batch, when given. 50 readings of ~75 bytes make a ~4 KB message, where the ~35 bytes
  * a message costs (fixed header, topic, packet id, PUBACK) are under 1 % per reading; more
@@ -91,8 +95,9 @@ const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const satisfies Readonl
 
 /** Placeholders each topic template may use, with harmless sample values to validate it. */
 const STATUS_TOPIC_PLACEHOLDERS = { device: 'device' } as const;
-// {field} joins this list when the pipeline publishes one message per field.
-const PUBLISH_TOPIC_PLACEHOLDERS = { device: 'device', source: 'source' } as const;
+/** {field} only in field mode (one message per field); checked per source once modes are known. */
+export const PUBLISH_TOPIC_PLACEHOLDERS = { device: 'device', source: 'source', field: 'field' } as const;
+const PUBLISH_MODES = ['reading', 'field'] as const satisfies ReadonlyArray<PublishConfig['mode']>;
 
 // ---------------------------------------------------------------------------------------------
 // Field helpers
@@ -106,7 +111,7 @@ export interface SchemaContext {
 const DURATION_HINT = 'must be a duration like 200ms, 5s, 2m (a plain number means seconds)';
 const SIZE_HINT = 'must be a size like 512KB, 1MB (1 KB = 1024 bytes; a plain number means bytes)';
 
-function fail(ctx: z.core.$RefinementCtx, message: string): never {
+export function fail(ctx: z.core.$RefinementCtx, message: string): never {
   ctx.addIssue({ code: 'custom', message });
   return z.NEVER;
 }
@@ -129,7 +134,7 @@ interface Range {
 }
 
 /** A duration (see units.ts) → whole milliseconds. */
-function duration({ min = 0, max = MAX_TIMER_MS, message }: Range = {}) {
+export function duration({ min = 0, max = MAX_TIMER_MS, message }: Range = {}) {
   const outOfRange = message ?? rangeMessage(min, max, formatDuration, max === MAX_TIMER_MS ? '24 days' : undefined);
   return z.union([z.number(), z.string()], { error: DURATION_HINT }).transform((value, ctx) => {
     const ms = parseDuration(value);
@@ -148,7 +153,7 @@ function size({ min = 0, max = Number.MAX_SAFE_INTEGER, message }: Range = {}) {
   });
 }
 
-function integer(min: number, max: number, message: string) {
+export function integer(min: number, max: number, message: string) {
   return z
     .number({ error: message })
     .int({ error: message })
@@ -162,7 +167,7 @@ function mqttString() {
   });
 }
 
-function nonEmptyString() {
+export function nonEmptyString() {
   return z.string().min(1, { error: 'must not be empty' });
 }
 
@@ -171,6 +176,8 @@ export function topicProblem(topic: string): string | undefined {
   if (topic === '') return 'must not be empty';
   if (/[+#]/.test(topic)) return 'must not contain the wildcards + or #';
   if (topic.includes('\u0000')) return 'must not contain NUL characters';
+  // A lone surrogate (possible from a JSON \ud800 escape) has no UTF-8 form; MQTT requires well-formed UTF-8.
+  if (/[\uD800-\uDFFF]/u.test(topic)) return 'must be valid UTF-8 (it contains a lone surrogate)';
   if (utf8Bytes(topic) > MQTT_STRING_MAX_BYTES) return `must be at most ${MQTT_STRING_MAX_BYTES} bytes (UTF-8)`;
   return undefined;
 }
@@ -183,7 +190,7 @@ export function expandTemplate(template: string, vars: Readonly<Record<string, s
 }
 
 /** A topic template that may use only the given placeholders (kept unexpanded). */
-function topicTemplate(placeholders: Readonly<Record<string, string>>) {
+export function topicTemplate(placeholders: Readonly<Record<string, string>>) {
   const known = Object.keys(placeholders);
   return z.string().superRefine((template, ctx) => {
     for (const [, name = ''] of template.matchAll(PLACEHOLDER)) {
@@ -398,6 +405,7 @@ const publishSection = z
     qos: z.literal([0, 1, 2], { error: 'must be 0, 1 or 2' }).default(DEFAULT_PUBLISH_QOS),
     retain: z.boolean().default(DEFAULT_PUBLISH_RETAIN),
     topic: topicTemplate(PUBLISH_TOPIC_PLACEHOLDERS).default(DEFAULT_PUBLISH_TOPIC),
+    mode: z.enum(PUBLISH_MODES).default(DEFAULT_PUBLISH_MODE),
     // Left out: one message per reading. Given (even empty, every key commented out): batching with the defaults.
     batch: section(batchSection).optional(),
   })
@@ -406,6 +414,7 @@ const publishSection = z
       qos: publish.qos,
       retain: publish.retain,
       topic: publish.topic,
+      mode: publish.mode,
       ...(publish.batch !== undefined && { batch: publish.batch }),
     }),
   );
@@ -417,7 +426,7 @@ const logSection = z.strictObject({
 // ---------------------------------------------------------------------------------------------
 // sources: a union on `type`; a new kind of source is one more schema in SOURCE_SCHEMAS.
 
-const sourceName = z
+export const sourceName = z
   .string()
   .regex(/^[A-Za-z0-9_.-]+$/, { error: 'must use only letters, digits, _ . and - (it is used in MQTT topics and store keys)' });
 
@@ -427,6 +436,7 @@ const simulatedSource = z
     name: sourceName,
     interval: duration().default(DEFAULT_SOURCE_INTERVAL_MS), // 0ms: as fast as the store takes them
     count: integer(1, Number.MAX_SAFE_INTEGER, 'must be a positive integer').optional(),
+    publish: sourcePublishSchema().optional(),
   })
   .transform(
     (source): SimulatedSourceConfig => ({
@@ -434,14 +444,15 @@ const simulatedSource = z
       name: source.name,
       intervalMs: source.interval,
       ...(source.count !== undefined && { count: source.count }),
+      ...(source.publish !== undefined && { publish: source.publish }),
     }),
   );
 
-const serialSource = serialSourceSchema({ sourceName, duration });
+// Built when a config is parsed, not at import: the source modules use this module's field helpers.
+const sourceSchemas = (context: SchemaContext) =>
+  [simulatedSource, serialSourceSchema({ sourceName, duration }), gpioSourceSchema(context), oneWireSourceSchema(context)] as const;
 
-const SOURCE_SCHEMAS = [simulatedSource, serialSource] as const;
-
-const sourcesSchema = z.array(z.discriminatedUnion('type', SOURCE_SCHEMAS)).superRefine(
+const sourcesSchema = (context: SchemaContext) => z.array(z.discriminatedUnion('type', sourceSchemas(context))).superRefine(
   (sources: readonly unknown[], ctx) => {
     // Runs even when some entries are invalid (so it sees raw entries): reads only their names.
     const seen = new Set<string>();
@@ -466,7 +477,7 @@ export function configSchema(context: SchemaContext) {
       status: section(statusSection),
       store: section(storeSection(context)),
       publish: section(publishSection),
-      sources: z.preprocess((value) => value ?? [], sourcesSchema),
+      sources: z.preprocess((value) => value ?? [], sourcesSchema(context)),
       log: section(logSection),
     })
     .superRefine(
@@ -475,13 +486,10 @@ export function configSchema(context: SchemaContext) {
         const device = file.device.id;
         const statusProblem = topicProblem(expandTemplate(file.status.topic, { device }));
         if (statusProblem !== undefined) ctx.addIssue({ code: 'custom', path: ['status', 'topic'], message: statusProblem });
-        for (const source of file.sources) {
-          const problem = topicProblem(expandTemplate(file.publish.topic, { device, source: source.name }));
-          if (problem !== undefined) {
-            ctx.addIssue({ code: 'custom', path: ['publish', 'topic'], message: `${problem} (for source ${source.name})` });
-            break;
-          }
-        }
+        file.sources.forEach((source, i) => {
+          const issue = sourceTopicIssue(file.publish, source, i, device);
+          if (issue !== undefined) ctx.addIssue({ code: 'custom', path: issue.own ? ['sources', i, 'publish', issue.key] : ['publish', issue.key], message: issue.message });
+        });
       },
       { when: fieldsValid('device', 'status', 'publish', 'sources') },
     )
@@ -517,6 +525,36 @@ export function configSchema(context: SchemaContext) {
         log: file.log,
       };
     });
+}
+
+/**
+ * What is wrong with a source's topic once its mode is known: field mode needs {field} (one topic
+ * per field), reading mode must not have it, and the expanded topic must be publishable. `own`:
+ * the source's publish section holds the offending key, else the global publish section does.
+ */
+function sourceTopicIssue(
+  publish: PublishConfig,
+  source: SourceConfig,
+  index: number,
+  device: string,
+): { own: boolean; key: 'topic' | 'mode'; message: string } | undefined {
+  const own = source.publish;
+  const topic = own?.topic ?? publish.topic;
+  const mode = own?.mode ?? publish.mode;
+  const topicIsOwn = own?.topic !== undefined;
+  const hasField = /\{field\}/.test(topic);
+  if (mode === 'field' && !hasField) {
+    // Blame the key the user set for this source: its mode when it inherits the topic.
+    if (!topicIsOwn && own?.mode !== undefined) {
+      return { own: true, key: 'mode', message: `field mode needs {field} in the topic, and publish.topic "${topic}" has none: set sources[${index}].publish.topic too` };
+    }
+    return { own: topicIsOwn, key: 'topic', message: `must contain {field} in field mode (one message per field; source ${source.name})` };
+  }
+  if (mode === 'reading' && hasField) {
+    return { own: topicIsOwn, key: 'topic', message: `{field} is only for field mode (publish.mode or sources[].publish.mode: field; source ${source.name} publishes readings)` };
+  }
+  const problem = topicProblem(expandTemplate(topic, { device, source: source.name, field: 'field' }));
+  return problem === undefined ? undefined : { own: topicIsOwn, key: 'topic', message: `${problem} (for source ${source.name})` };
 }
 
 /** mqtt.password, else mqtt.passwordFile, else $SENSORGATE_MQTT_PASSWORD (empty counts as unset). */

@@ -4,9 +4,13 @@
  */
 import type { DrainOrder, QoS } from '../mqtt/store.js';
 import type { WhenFull } from '../outbox/outbox.js';
+import type { PublishMode } from '../pipeline/pipeline.js';
+import type { GpioSourceConfig } from './sources/gpio.js';
+import type { OneWireSourceConfig } from './sources/onewire.js';
+import type { SourcePublishConfig } from './sources/publish.js';
 import type { SerialSourceConfig } from './sources/serial.js';
 
-export type { SerialSourceConfig };
+export type { GpioSourceConfig, OneWireSourceConfig, SerialSourceConfig, SourcePublishConfig };
 
 export interface TlsConfig {
   /** Absolute file paths (relative ones resolved against the config file's directory); contents are read when connecting. */
@@ -73,8 +77,10 @@ export interface BatchConfig {
 export interface PublishConfig {
   qos: QoS;
   retain: boolean;
-  /** Template: {device} and {source} (and later {field}) placeholders. */
+  /** Template: {device} and {source} placeholders, and {field} in field mode. */
   topic: string;
+  /** `reading`: one JSON message per reading; `field`: one plain-value message per field. A source's publish.mode overrides it. */
+  mode: PublishMode;
   /** Absent: one message per reading. */
   batch?: BatchConfig;
 }
@@ -85,9 +91,10 @@ export interface SimulatedSourceConfig {
   intervalMs: number;
   /** Stop after this many readings (counted across restarts via seq). */
   count?: number;
+  publish?: SourcePublishConfig;
 }
 
-export type SourceConfig = SimulatedSourceConfig | SerialSourceConfig;
+export type SourceConfig = SimulatedSourceConfig | SerialSourceConfig | GpioSourceConfig | OneWireSourceConfig;
 
 export interface LogConfig {
   level: 'debug' | 'info' | 'warn' | 'error';

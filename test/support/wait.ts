@@ -43,3 +43,23 @@ export async function waitUntil<T>(
     await sleep(interval);
   }
 }
+
+/** `waitUntil` for a condition that has to await something (a file, a process list). */
+export async function waitUntilAsync<T>(
+  condition: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  description: string,
+  opts: { intervalMs?: number; detail?: () => string } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  const interval = opts.intervalMs ?? 20;
+  for (;;) {
+    const value = await condition();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() >= deadline) {
+      const extra = opts.detail ? `\n${opts.detail()}` : '';
+      throw new TimeoutError(`timed out after ${timeoutMs} ms waiting for ${description}${extra}`);
+    }
+    await sleep(interval);
+  }
+}

@@ -68,7 +68,7 @@ void test('a minimal config gets every default', async () => {
       sync: false,
       drain: 'oldest-first',
     },
-    publish: { qos: 1, retain: false, topic: 'sensorgate/{device}/{source}' },
+    publish: { qos: 1, retain: false, topic: 'sensorgate/{device}/{source}', mode: 'reading' },
     sources: [],
     log: { level: 'info' },
   };
@@ -85,6 +85,7 @@ void test('publish.batch: left out means no batching; given, even empty, means b
     qos: 2,
     retain: false,
     topic: 'sensorgate/{device}/{source}',
+    mode: 'reading',
     batch: { maxReadings: 10, maxDelayMs: 30_000, maxBytes: 4_096 },
   });
   // The bounds themselves are accepted.
@@ -157,7 +158,7 @@ void test('every key given explicitly is parsed and converted', async () => {
     sync: true,
     drain: 'newest-first',
   });
-  assert.deepEqual(config.publish, { qos: 2, retain: true, topic: 'site/{source}/{device}' });
+  assert.deepEqual(config.publish, { qos: 2, retain: true, topic: 'site/{source}/{device}', mode: 'reading' });
   assert.deepEqual(config.sources, [
     { type: 'simulated', name: 'greenhouse', intervalMs: 250, count: 10 },
     { type: 'simulated', name: 'barn.north_2', intervalMs: 1_000 },
@@ -278,7 +279,7 @@ const BAD: Array<[string, unknown, string, string | RegExp]> = [
   ['publish.qos 3', withPatch({ publish: { qos: 3 } }), 'publish.qos', 'must be 0, 1 or 2'],
   ['publish.qos string', withPatch({ publish: { qos: '1' } }), 'publish.qos', 'must be 0, 1 or 2'],
   ['publish.retain', withPatch({ publish: { retain: 1 } }), 'publish.retain', 'must be true or false'],
-  ['publish.topic placeholder', withPatch({ publish: { topic: 'a/{foo}' } }), 'publish.topic', 'unknown placeholder {foo} (known: {device}, {source})'],
+  ['publish.topic placeholder', withPatch({ publish: { topic: 'a/{foo}' } }), 'publish.topic', 'unknown placeholder {foo} (known: {device}, {source}, {field})'],
   ['publish.topic wildcard', withPatch({ publish: { topic: 'a/+/{source}' } }), 'publish.topic', 'wildcards'],
   ['publish.topic empty', withPatch({ publish: { topic: '' } }), 'publish.topic', 'must not be empty'],
   [
@@ -299,8 +300,8 @@ const BAD: Array<[string, unknown, string, string | RegExp]> = [
   ['publish.batch not a mapping', withPatch({ publish: { batch: true } }), 'publish.batch', 'must be a mapping'],
   ['sources not a list', withPatch({ sources: { type: 'simulated' } }), 'sources', 'must be a list'],
   ['sources[0] not a mapping', withPatch({ sources: ['simulated'] }), 'sources[0]', 'must be a mapping'],
-  ['sources[0].type unknown', withPatch({ sources: [{ type: 'x', name: 'a' }] }), 'sources[0].type', 'unknown source type "x" (known: simulated, serial)'],
-  ['sources[0].type missing', withPatch({ sources: [{ name: 'a' }] }), 'sources[0].type', 'is required (known: simulated, serial)'],
+  ['sources[0].type unknown', withPatch({ sources: [{ type: 'x', name: 'a' }] }), 'sources[0].type', 'unknown source type "x" (known: simulated, serial, gpio, onewire)'],
+  ['sources[0].type missing', withPatch({ sources: [{ name: 'a' }] }), 'sources[0].type', 'is required (known: simulated, serial, gpio, onewire)'],
   ['sources[0].name missing', withPatch({ sources: [{ type: 'simulated' }] }), 'sources[0].name', 'is required'],
   ['sources[0].name pattern', withPatch({ sources: [{ type: 'simulated', name: 'a b' }] }), 'sources[0].name', 'letters, digits'],
   ['sources[0].name wildcard', withPatch({ sources: [{ type: 'simulated', name: 'a+' }] }), 'sources[0].name', 'letters, digits'],

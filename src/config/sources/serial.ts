@@ -16,10 +16,13 @@ import { NMEA_SENTENCES } from '../../sources/serial/parsers/nmea.js';
 import { DATA_BITS, PARITIES, STOP_BITS } from '../../sources/serial/spec.js';
 import type { PollSpec, SerialSourceSpec } from '../../sources/serial/spec.js';
 import { formatDuration } from '../units.js';
+import { sourcePublishSchema } from './publish.js';
+import type { SourcePublishConfig } from './publish.js';
 import { fieldName, fieldSpecsSchema } from './fields.js';
 
 export interface SerialSourceConfig extends SerialSourceSpec {
   type: 'serial';
+  publish?: SourcePublishConfig;
 }
 
 export const DEFAULT_SERIAL_BAUD_RATE = 9_600;
@@ -196,6 +199,7 @@ export function serialSourceSchema(helpers: SourceSchemaHelpers) {
       parser: orEmpty(parserSchema),
       poll: z.preprocess((value) => value ?? undefined, pollSchema(helpers).optional()),
       fields: fieldSpecsSchema,
+      publish: sourcePublishSchema().optional(),
     })
     .transform(
       (source): SerialSourceConfig => ({
@@ -211,6 +215,7 @@ export function serialSourceSchema(helpers: SourceSchemaHelpers) {
         parser: source.parser,
         fields: source.fields,
         ...(source.poll !== undefined && { poll: source.poll }),
+        ...(source.publish !== undefined && { publish: source.publish }),
       }),
     );
 }
