@@ -9,10 +9,12 @@
  * GC is ~14 MB); `npm run bench` runs sensorgate with exactly these flags (read from here).
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 import { formatResolvedConfig } from './config/mask.js';
+import { resolveLogFormat } from './observe/log-format.js';
 import { createLogger } from './observe/logger.js';
 import { OutboxOpenError } from './outbox/errors.js';
 
@@ -84,7 +86,12 @@ async function load(path: string | undefined): Promise<Awaited<ReturnType<typeof
 
 async function run(path: string | undefined): Promise<void> {
   const config = await load(path);
-  const logger = createLogger({ level: config.log.level, base: { device: config.device.id } });
+  const logger = createLogger({
+    level: config.log.level,
+    format: resolveLogFormat(config.log.format, process.stdout.isTTY === true),
+    secrets: [config.mqtt.password],
+    base: { device: config.device.id },
+  });
   // Loaded only for `run`: `check` and `--help` should not pay for LevelDB's native module.
   const { startAgent } = await import('./agent.js');
   let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
