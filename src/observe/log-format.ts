@@ -29,8 +29,9 @@ const BARE = /^[^\s"'=\\\p{Cc}]+$/u;
 
 function textValue(value: unknown): string {
   if (typeof value === 'string') return BARE.test(value) ? value : JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
-  return JSON.stringify(value) ?? String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value === null) return String(value);
+  // undefined is skipped by the caller; functions and symbols have no JSON form.
+  return JSON.stringify(value) ?? typeof value;
 }
 
 function pad2(n: number): string {

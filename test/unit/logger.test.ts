@@ -35,7 +35,7 @@ void test('text: clock, padded level, message, then key=value with quoting only 
   const { lines, logger } = capture('text');
   logger.info('connected to broker', { broker: 'broker.example:8883', sessionPresent: false, inflight: 3 });
   logger.error('broker refused connection: not authorized', { hint: 'check the broker ACL', detail: { a: 1 }, nothing: undefined, none: null });
-  assert.match(lines[0] ?? '', /^\d\d:\d\d:\d\d INFO  connected to broker broker=broker\.example:8883 sessionPresent=false inflight=3 device=gw-1\n$/);
+  assert.match(lines[0] ?? '', /^\d\d:\d\d:\d\d INFO {2}connected to broker broker=broker\.example:8883 sessionPresent=false inflight=3 device=gw-1\n$/);
   assert.match(lines[1] ?? '', /^\d\d:\d\d:\d\d ERROR broker refused connection: not authorized hint="check the broker ACL" detail=\{"a":1\} none=null device=gw-1\n$/);
 });
 
