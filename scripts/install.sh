@@ -141,15 +141,17 @@ stage_app() {
   done
   cp -R "$SRC/dist/src" "$stage/dist/src"
   # The checkout's build scripts are not part of the installed app: `prepare` would run tsc on
-  # `npm ci`, and tsc is a dev dependency. (devDependencies stay: npm ci wants package.json to
-  # match the lock file; --omit=dev leaves them out.)
+  # `npm ci`, and tsc is a dev dependency. (With a lock file devDependencies stay: npm ci wants
+  # package.json to match it; --omit=dev leaves them out.)
   node -e '
     const fs = require("fs");
-    const file = process.argv[1];
+    const [file, lock] = process.argv.slice(1);
     const pkg = JSON.parse(fs.readFileSync(file, "utf8"));
     delete pkg.scripts;
+    // Without a lock file npm would resolve the dev tree too, just to write one.
+    if (!fs.existsSync(lock)) delete pkg.devDependencies;
     fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");
-  ' "$stage/package.json"
+  ' "$stage/package.json" "$stage/package-lock.json"
   chmod 0755 "$stage/dist/src/cli.js"
   if [ "$SKIP_NPM" -eq 1 ]; then
     if [ -d "$previous/node_modules" ] || [ -L "$previous/node_modules" ]; then
@@ -163,7 +165,10 @@ stage_app() {
     local npm_command=ci
     [ -f "$stage/package-lock.json" ] || npm_command=install
     say "installing runtime dependencies (npm $npm_command --omit=dev)"
-    (cd "$stage" && npm "$npm_command" --omit=dev --no-audit --no-fund) || die "npm $npm_command failed; the installed version (if any) is unchanged"
+    if ! (cd "$stage" && npm "$npm_command" --omit=dev --no-audit --no-fund); then
+      rm -rf "$stage"
+      die "npm $npm_command failed; the installed version (if any) is unchanged"
+    fi
   fi
 }
 
@@ -239,7 +244,7 @@ main() {
       return
     fi
   fi
-  say "next: edit $SYSCONFDIR/sensorgate.yaml, check it with: sensorgate check --config $SYSCONFDIR/sensorgate.yaml"
+  say "next: edit $SYSCONFDIR/sensorgate.yaml, check it with: sudo -u $SERVICE_USER sensorgate check --config $SYSCONFDIR/sensorgate.yaml"
   say "then: systemctl enable --now $SERVICE   and watch: journalctl -u $SERVICE -f"
 }
 
