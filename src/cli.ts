@@ -9,10 +9,13 @@
  * GC is ~14 MB); `npm run bench` runs sensorgate with exactly these flags (read from here).
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 import { formatResolvedConfig } from './config/mask.js';
+import { securityWarnings } from './config/security.js';
+import { resolveLogFormat } from './observe/log-format.js';
 import { createLogger } from './observe/logger.js';
 import { OutboxOpenError } from './outbox/errors.js';
 
@@ -84,7 +87,18 @@ async function load(path: string | undefined): Promise<Awaited<ReturnType<typeof
 
 async function run(path: string | undefined): Promise<void> {
   const config = await load(path);
-  const logger = createLogger({ level: config.log.level, base: { device: config.device.id } });
+  // The log reader may go away (a closed pipe, journald restarting): delivery matters more than the log.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+  const logger = createLogger({
+    level: config.log.level,
+    format: resolveLogFormat(config.log.format, process.stdout.isTTY === true),
+    secrets: [config.mqtt.password],
+    base: { device: config.device.id },
+  });
+  // load() has exited when there is no path.
+  for (const warning of await securityWarnings(config, resolve(path as string))) logger.warn(warning.message, warning.path === undefined ? undefined : { path: warning.path });
   // Loaded only for `run`: `check` and `--help` should not pay for LevelDB's native module.
   const { startAgent } = await import('./agent.js');
   let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
@@ -146,6 +160,7 @@ async function main(): Promise<void> {
     case 'check': {
       const config = await load(args.config);
       process.stdout.write(formatResolvedConfig(config));
+      for (const warning of await securityWarnings(config, resolve(args.config as string))) process.stderr.write(`sensorgate: warning: ${warning.message}\n`);
       return;
     }
     case 'ports':

@@ -61,6 +61,7 @@ export const DEFAULT_BATCH_MAX_DELAY_MS = 10_000;
 export const DEFAULT_BATCH_MAX_BYTES = 16 * 1024;
 export const DEFAULT_SOURCE_INTERVAL_MS = 1_000;
 export const DEFAULT_LOG_LEVEL: LogConfig['level'] = 'info';
+export const DEFAULT_LOG_FORMAT: LogConfig['format'] = 'auto';
 
 /** Broker password, used when the config has neither mqtt.password nor mqtt.passwordFile. */
 export const PASSWORD_ENV = 'SENSORGATE_MQTT_PASSWORD';
@@ -92,6 +93,7 @@ const MAX_PUBLISH_RATE = 10_000;
 const WHEN_FULL = ['drop-oldest', 'drop-newest'] as const satisfies readonly WhenFull[];
 const DRAIN_ORDERS = ['oldest-first', 'newest-first'] as const satisfies readonly DrainOrder[];
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const satisfies ReadonlyArray<LogConfig['level']>;
+const LOG_FORMATS = ['auto', 'json', 'text'] as const satisfies ReadonlyArray<LogConfig['format']>;
 
 /** Placeholders each topic template may use, with harmless sample values to validate it. */
 const STATUS_TOPIC_PLACEHOLDERS = { device: 'device' } as const;
@@ -421,6 +423,7 @@ const publishSection = z
 
 const logSection = z.strictObject({
   level: z.enum(LOG_LEVELS).default(DEFAULT_LOG_LEVEL),
+  format: z.enum(LOG_FORMATS).default(DEFAULT_LOG_FORMAT),
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -98,6 +98,8 @@ export type SourceConfig = SimulatedSourceConfig | SerialSourceConfig | GpioSour
 
 export interface LogConfig {
   level: 'debug' | 'info' | 'warn' | 'error';
+  /** `auto`: human-readable text when stdout is a terminal, JSON lines otherwise. */
+  format: 'auto' | 'json' | 'text';
 }
 
 export interface AgentConfig {

@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
+import type { ExplainedError } from '../transport/socket.js';
 import { FrameSizeGuard } from './frame-guard.js';
 
 export interface ConnectionEvents {
@@ -52,7 +53,10 @@ export class MqttConnection {
     });
     this.parser.on('error', (err: Error) => this.close(`unparseable bytes from broker: ${err.message}`, 'protocol'));
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('error', (err: NodeJS.ErrnoException) => this.close(`socket error: ${err.code ?? err.message}`, 'peer'));
+    // `hint`: the transport's plain-words reading of the error (a TLS alert from the broker), if any.
+    socket.on('error', (err: ExplainedError) =>
+      this.close(`socket error: ${err.code ?? err.message}${err.hint === undefined ? '' : ` (${err.hint})`}`, 'peer'),
+    );
     socket.on('close', () => this.close('connection closed by peer', 'peer'));
     socket.on('end', () => this.close('connection closed by peer', 'peer'));
   }

@@ -34,6 +34,8 @@ export interface FixtureOptions {
   sources?: unknown[];
   /** publish.batch, as written in the config file. */
   batch?: Record<string, unknown>;
+  /** More mqtt.* keys (tls, username, passwordFile), merged into the mqtt section. */
+  mqtt?: Record<string, unknown>;
   extra?: Record<string, unknown>;
   t: AfterHook;
 }
@@ -53,6 +55,7 @@ export async function agentFixture(opts: FixtureOptions): Promise<AgentFixture> 
       ...(opts.pingTimeout === undefined ? {} : { pingTimeout: opts.pingTimeout }),
       connectTimeout: '3s',
       reconnect: { minDelay: opts.minDelay ?? '100ms', maxDelay: opts.maxDelay ?? '1s' },
+      ...opts.mqtt,
     },
     store: { path: storePath },
     publish: { qos: opts.qos ?? 1, ...(opts.batch === undefined ? {} : { batch: opts.batch }) },

@@ -70,7 +70,7 @@ void test('a minimal config gets every default', async () => {
     },
     publish: { qos: 1, retain: false, topic: 'sensorgate/{device}/{source}', mode: 'reading' },
     sources: [],
-    log: { level: 'info' },
+    log: { level: 'info', format: 'auto' },
   };
   assert.deepEqual(config, expected);
 });
@@ -128,7 +128,7 @@ void test('every key given explicitly is parsed and converted', async () => {
         { type: 'simulated', name: 'greenhouse', interval: '250ms', count: 10 },
         { type: 'simulated', name: 'barn.north_2' },
       ],
-      log: { level: 'debug' },
+      log: { level: 'debug', format: 'text' },
     }),
   );
   assert.deepEqual(config.mqtt, {
@@ -163,7 +163,7 @@ void test('every key given explicitly is parsed and converted', async () => {
     { type: 'simulated', name: 'greenhouse', intervalMs: 250, count: 10 },
     { type: 'simulated', name: 'barn.north_2', intervalMs: 1_000 },
   ]);
-  assert.equal(config.log.level, 'debug');
+  assert.deepEqual(config.log, { level: 'debug', format: 'text' });
 });
 
 void test('mqtt.url: default ports, IPv6, normalisation', async () => {
@@ -322,6 +322,7 @@ const BAD: Array<[string, unknown, string, string | RegExp]> = [
     'duplicate source name "a"',
   ],
   ['log.level', withPatch({ log: { level: 'verbose' } }), 'log.level', 'must be one of: debug, info, warn, error'],
+  ['log.format', withPatch({ log: { format: 'pretty' } }), 'log.format', 'must be one of: auto, json, text'],
   ['unknown section', withPatch({ mqqt: {} }), 'mqqt', 'unknown key (did you mean mqtt?)'],
   ['section not a mapping', withPatch({ store: 'fast' }), 'store', 'must be a mapping'],
   ['mqtt not a mapping', withPatch({ mqtt: ['mqtt://b'] }), 'mqtt', 'must be a mapping'],
