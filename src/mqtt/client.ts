@@ -80,7 +80,12 @@ export class MqttClient {
   ) {
     this.now = deps.now ?? Date.now;
     this.backoff = new Backoff(options.reconnect.minDelayMs, options.reconnect.maxDelayMs, deps.random);
-    this.session = new Session(store, { inflight: options.inflight, logger: deps.logger, onMessage: options.onMessage });
+    this.session = new Session(store, {
+      inflight: options.inflight,
+      logger: deps.logger,
+      onMessage: options.onMessage,
+      onResync: () => this.resync(),
+    });
   }
 
   get isConnected(): boolean {
@@ -123,6 +128,15 @@ export class MqttClient {
     this.wakeSleep?.();
     await this.loop;
     this.session.close();
+  }
+
+  /** The store is writable again after failed writes: a new connection replays from disk. */
+  private resync(): void {
+    const connection = this.connection;
+    if (connection === null || !this.connected || this.stopping) return;
+    this.deps.logger.info('store writable again: reconnecting to resend what could not be settled meanwhile');
+    // DISCONNECT, not a drop: the broker keeps our session and does not publish the will.
+    connection.disconnect();
   }
 
   private async dialLoop(): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import type { Logger } from '../observe/logger.js';
+import { RateLimitedLog } from '../observe/logger.js';
 import { ProtocolViolation } from './connection.js';
 import { PacketIdAllocator } from './packet-ids.js';
 import type { FlightPhase, OutgoingMessage, QoS, SessionStore, StoredMessage } from './store.js';
@@ -29,6 +30,12 @@ export interface SessionOptions {
   inflight: number;
   logger: Logger;
   onMessage?: (message: IncomingMessage) => void;
+  /**
+   * Store writes failed on this connection and the store takes writes again: what is on
+   * disk (unsettled acks, send state) is now ahead of what this connection did. The client
+   * reconnects, and the replay from disk resends exactly what is still stored.
+   */
+  onResync?: () => void;
 }
 
 export interface SessionCounters {
@@ -57,6 +64,8 @@ interface ControlPublish {
 
 /** How far ahead of the window we read from disk: bounded, so memory is flat (invariant 6). */
 const MIN_READ_AHEAD = 64;
+/** A full disk fails a store write per ack: one log line per kind per interval. */
+const STORE_ERROR_LOG_MS = 10_000;
 
 export class Session {
   private link: PacketLink | null = null;
@@ -73,8 +82,12 @@ export class Session {
   private pumpAgain = false;
   private paused = false;
   private incomingChain: Promise<void> = Promise.resolve();
+  /** A store write failed on this connection: see SessionOptions.onResync. */
+  private storeFailed = false;
+  private readonly storeErrors = new RateLimitedLog(STORE_ERROR_LOG_MS);
   private readonly readAheadSize: number;
   private readonly unsubscribeAppend: () => void;
+  private readonly unsubscribeWritable: () => void;
   readonly counters: SessionCounters = { published: 0, resent: 0, acked: 0, qos0Written: 0, rejectedOutgoing: 0, received: 0 };
 
   constructor(
@@ -83,6 +96,7 @@ export class Session {
   ) {
     this.readAheadSize = Math.max(options.inflight, MIN_READ_AHEAD);
     this.unsubscribeAppend = store.onAppend(() => this.kick());
+    this.unsubscribeWritable = store.onWritable(() => this.onStoreWritable());
   }
 
   get inflight(): number {
@@ -125,6 +139,7 @@ export class Session {
   close(): void {
     this.reset();
     this.unsubscribeAppend();
+    this.unsubscribeWritable();
   }
 
   /** Resolves true once the broker acknowledged it, false if the connection went first. */
@@ -165,6 +180,19 @@ export class Session {
     this.readahead = [];
     this.cursor = 0;
     this.paused = false;
+    this.storeFailed = false;
+  }
+
+  /** Logs a failed store write (rate limited per kind) and remembers to resync once it works again. */
+  private storeWriteFailed(kind: string, message: string, fields: Record<string, unknown>): void {
+    this.storeFailed = true;
+    this.storeErrors.maybe(kind, (suppressed) => this.options.logger.error(message, { ...fields, suppressed }));
+  }
+
+  private onStoreWritable(): void {
+    if (!this.storeFailed || this.link === null) return;
+    this.storeFailed = false;
+    this.options.onResync?.();
   }
 
   private requireId(id: number | undefined, what: string): number {
@@ -180,7 +208,7 @@ export class Session {
     }
     this.pumping = true;
     this.pump()
-      .catch((err: unknown) => this.options.logger.error('delivery stalled: store read/write failed; will retry on reconnect', { err }))
+      .catch((err: unknown) => this.storeWriteFailed('pump', 'delivery stalled: store read/write failed; will retry on reconnect', { err }))
       .finally(() => {
         this.pumping = false;
       });
@@ -255,7 +283,9 @@ export class Session {
         } else {
           // QoS 1 may be delivered twice anyway; the record rides the next group commit
           // instead of costing a disk round trip per window refill.
-          recorded.catch((err: unknown) => this.options.logger.warn('could not record packet ids; a crash now may resend without DUP', { err }));
+          recorded.catch((err: unknown) =>
+            this.storeWriteFailed('record', 'could not record packet ids; a crash now may resend without DUP', { err }),
+          );
         }
       }
       link.batch(() => {
@@ -333,23 +363,38 @@ export class Session {
     return entry;
   }
 
-  private settle(seq: number): void {
+  /** `heldId`: a packet id kept reserved until the delete is durable (QoS 2, see finish). */
+  private settle(seq: number, heldId?: number): void {
     this.settling.add(seq);
+    const gen = this.generation;
     this.store.settle([seq]).then(
-      () => this.settling.delete(seq),
+      () => {
+        this.settling.delete(seq);
+        if (heldId !== undefined && gen === this.generation) this.ids.release(heldId);
+      },
       (err: unknown) => {
         this.settling.delete(seq);
-        this.options.logger.error('could not delete an acknowledged message; it will be sent again', { seq, err });
+        this.storeWriteFailed('settle', 'could not delete an acknowledged message; it will be sent again', { seq, err });
       },
     );
   }
 
   private finish(packetId: number): void {
-    const entry = this.forget(packetId);
+    const entry = this.window.get(packetId);
     if (entry === undefined) return;
-    if (entry.seq !== null) {
+    this.window.delete(packetId);
+    if (entry.seq !== null && entry.qos === 2) {
+      // Until the delete is on disk, the disk says "released under this id": if the id went
+      // to another message now and the delete failed, the replay after a reconnect would send
+      // PUBREL for it, and the broker would release the other message under it.
       this.counters.acked++;
-      this.settle(entry.seq);
+      this.settle(entry.seq, packetId);
+    } else {
+      this.ids.release(packetId);
+      if (entry.seq !== null) {
+        this.counters.acked++;
+        this.settle(entry.seq);
+      }
     }
     entry.onDone?.(true);
     this.kick();
@@ -378,7 +423,7 @@ export class Session {
       () => {
         if (gen === this.generation && link.isOpen) link.send({ cmd: 'pubrel', messageId: packetId });
       },
-      (err: unknown) => this.options.logger.error('could not record PUBREC; PUBREL deferred to next connection', { packetId, err }),
+      (err: unknown) => this.storeWriteFailed('pubrec', 'could not record PUBREC; PUBREL deferred to next connection', { packetId, err }),
     );
   }
 

@@ -42,6 +42,11 @@ export interface SessionStore {
   /** Called after each commit that added messages. Returns an unsubscribe function. */
   onAppend(listener: () => void): () => void;
   /**
+   * Called when the store takes writes again after a failed write (disk full). Writes the
+   * session made meanwhile (settles, send state) may be missing from disk.
+   */
+  onWritable(listener: () => void): () => void;
+  /**
    * Persist send state before the packets are written, so ids survive a crash.
    * Resolves once durable (same group commit as everything else).
    */

@@ -42,3 +42,26 @@ export function toOpenError(path: string, err: unknown): OutboxOpenError {
     err,
   );
 }
+
+/** LevelDB reports ENOSPC/EDQUOT as text inside a LEVEL_IO_ERROR, without an errno code. */
+export function isDiskFullError(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT' || /no space left on device|disk quota exceeded/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+/**
+ * A write refused without trying: an earlier batch write failed and the store waits to be
+ * reopened (LevelDB refuses every write after a failed background write until then).
+ */
+export class OutboxUnwritableError extends Error {
+  override readonly name = 'OutboxUnwritableError';
+  readonly code = 'OUTBOX_UNWRITABLE';
+
+  constructor(operation: string, since: number, cause: unknown) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super(`store is not writable since ${new Date(since).toISOString()} (${detail}); ${operation} refused until it is reopened`, { cause });
+  }
+}
