@@ -103,6 +103,11 @@ export class Session {
     return this.window.size;
   }
 
+  /** Packet ids taken: in flight, or held until a QoS 2 message's delete is durable. */
+  get packetIdsInUse(): number {
+    return this.ids.size;
+  }
+
   /**
    * Starts delivering over a connection whose CONNACK was accepted. `first` control
    * publishes (the online status) go out before any stored message.

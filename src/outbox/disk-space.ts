@@ -1,14 +1,17 @@
 /**
  * The free-space guard: keeps `store.minFreeSpace` free on the store's filesystem so that
  * LevelDB can still write deletes and compact when the disk is nearly full. Below the
- * reserve the store may not grow (whenFull applies as if it were full); it may grow again
+ * reserve the store may not grow (whenFull applies as if it were full); if the free space
+ * keeps falling, the bound shrinks by the shortfall at each check. The store may grow again
  * once the free space is back above the reserve plus a margin, so one compaction's worth
  * of freed space does not flip it back and forth.
  *
- * statfs runs at most once per interval, never per message: `poll()` is called on the
- * commit path and only starts a check when the last one is old enough.
+ * statfs runs about once per second, never per message: `poll()` is called per batch and
+ * starts a check only when the last one is a second old, or when a quarter of the reserve
+ * has been written since (a fast writer must not fill the reserve between two checks).
  */
-import { statfs } from 'node:fs/promises';
+import { readdir, stat, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from '../observe/logger.js';
 import { RateLimitedLog } from '../observe/logger.js';
 
@@ -24,6 +27,15 @@ export type StatFs = (path: string) => Promise<FsSpace>;
 
 export const nodeStatfs: StatFs = (path) => statfs(path);
 
+/** Sum of the file sizes in `dir` (LevelDB keeps no subdirectories). */
+export async function directoryBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    total += await stat(join(dir, name)).then((s) => s.size, () => 0);
+  }
+  return total;
+}
+
 export const CHECK_INTERVAL_MS = 1_000;
 const LOG_INTERVAL_MS = 10_000;
 const MiB = 1024 * 1024;
@@ -35,6 +47,8 @@ export interface FreeSpaceGuardOptions {
   reserve: number;
   logger: Logger;
   statfs?: StatFs;
+  /** Bytes the store's directory takes (default: the sum of its files' sizes). */
+  directoryBytes?: () => Promise<number>;
   now?: () => number;
   /** Root may write into the filesystem's reserved blocks; others may not. */
   privileged?: boolean;
@@ -50,6 +64,7 @@ export class FreeSpaceGuard {
   private checking: Promise<number | null> | null = null;
   private free: number | null = null;
   private cap: number | null = null;
+  private writtenSinceCheck = 0;
   private readonly statfs: StatFs;
   private readonly now: () => number;
   private readonly privileged: boolean;
@@ -72,10 +87,13 @@ export class FreeSpaceGuard {
     return this.cap;
   }
 
-  /** On the commit path: starts a check if the last one is old enough, never waits for it. */
-  poll(storedBytes: () => number): void {
-    if (this.checking !== null || this.now() - this.lastCheckAt < CHECK_INTERVAL_MS) return;
-    void this.check(storedBytes);
+  /** After each batch (`written`: about how many bytes it wrote); never waits for the check. */
+  poll(storedBytes: () => number, written = 0): void {
+    this.writtenSinceCheck += written;
+    if (this.checking !== null) return;
+    const due = this.now() - this.lastCheckAt >= CHECK_INTERVAL_MS;
+    const filling = this.options.reserve > 0 && this.writtenSinceCheck >= this.options.reserve / 4;
+    if (due || filling) void this.check(storedBytes);
   }
 
   /** Checks now (after a write error, or while waiting for space); resolves with the free bytes. */
@@ -88,6 +106,7 @@ export class FreeSpaceGuard {
 
   private async measure(storedBytes: () => number): Promise<number | null> {
     this.lastCheckAt = this.now();
+    this.writtenSinceCheck = 0;
     let space: FsSpace;
     try {
       space = await this.statfs(this.options.path);
@@ -100,15 +119,18 @@ export class FreeSpaceGuard {
       return null;
     }
     const free = Number(this.privileged ? space.bfree : space.bavail) * Number(space.bsize);
+    const previous = this.free;
     this.free = free;
-    this.apply(free, storedBytes());
+    await this.apply(free, previous, storedBytes);
     return free;
   }
 
-  private apply(free: number, stored: number): void {
+  private async apply(free: number, previous: number | null, storedBytes: () => number): Promise<void> {
     const { reserve, logger, path } = this.options;
     if (reserve === 0) return;
-    if (this.cap === null && free < reserve) {
+    const stored = storedBytes();
+    if (this.cap === null) {
+      if (free >= reserve) return;
       this.cap = stored;
       this.rateLimited.maybe('low', (suppressed) =>
         logger.warn('disk space low: store.minFreeSpace reached; the store stops growing and store.whenFull applies', {
@@ -119,10 +141,29 @@ export class FreeSpaceGuard {
           suppressed,
         }),
       );
-    } else if (this.cap !== null && free >= reserve + resumeMargin(reserve)) {
+    } else if (free >= reserve + resumeMargin(reserve)) {
       this.cap = null;
       this.rateLimited.maybe('resumed', (suppressed) =>
         logger.info('disk space available again: the store may grow', { path, freeBytes: free, minFreeSpace: reserve, suppressed }),
+      );
+    } else if (free < reserve && previous !== null && free < previous) {
+      // Still below, and falling, with the store frozen: LevelDB's own overhead (or another
+      // process) is eating the reserve. (Rising means compaction is giving space back: wait
+      // for it rather than drop more.) Shrink the bound by the shortfall, converted from disk bytes to
+      // stored bytes with the directory's own ratio (compression makes them differ widely);
+      // with drop-oldest the next commits drop that much more, and compaction frees it.
+      const shortfall = reserve - free;
+      const onDisk = await (this.options.directoryBytes ?? (() => directoryBytes(path)))();
+      const storedPerDiskByte = onDisk > 0 && stored > 0 ? stored / onDisk : 1;
+      this.cap = Math.max(0, Math.floor(Math.min(this.cap, stored) - shortfall * storedPerDiskByte));
+      this.rateLimited.maybe('shrink', (suppressed) =>
+        logger.warn('disk space still below store.minFreeSpace: lowering the store bound', {
+          path,
+          freeBytes: free,
+          minFreeSpace: reserve,
+          boundBytes: this.cap,
+          suppressed,
+        }),
       );
     }
   }

@@ -5,7 +5,7 @@
  * rotates LOG to LOG.old. Under a months-long outage with drop-oldest they would outgrow
  * the store itself, so the outbox reopens the database when they get large.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** LOG or MANIFEST above this triggers a reopen. LOG.old keeps at most one more LOG's worth. */
@@ -30,6 +30,13 @@ export async function bookkeepingSizes(dir: string): Promise<{ log: number; mani
     // No CURRENT: nothing to measure; LevelDB itself will complain at the next open.
   }
   return { log: await sizeOf(join(dir, 'LOG')), manifest };
+}
+
+/** Bytes in LevelDB's write-ahead logs (*.log): what an open writes out again as a table. */
+export async function logFileBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) if (/^\d+\.log$/.test(name)) total += await sizeOf(join(dir, name));
+  return total;
 }
 
 /** Decides, at most once per interval, whether LevelDB's bookkeeping files call for a reopen. */

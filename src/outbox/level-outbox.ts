@@ -14,7 +14,7 @@ import { DroppedRangeCompactor } from './compactor.js';
 import { FreeSpaceGuard } from './disk-space.js';
 import type { StatFs } from './disk-space.js';
 import { OutboxClosedError, toOpenError } from './errors.js';
-import { BookkeepingWatch } from './housekeeping.js';
+import { BookkeepingWatch, logFileBytes } from './housekeeping.js';
 import { MSG, incomingKey, msgKey, parseSeq, spaceRange, stateKey } from './keys.js';
 import { compactRange, level0Files, levelTuning, openDb } from './leveldb.js';
 import type { LevelTuning } from './leveldb.js';
@@ -58,7 +58,7 @@ class BatchWriteError extends Error {
   }
 }
 
-/** Extra free space a reopen needs besides the memtable it writes out: manifest, new log, slack. */
+/** Free space a reopen needs besides the log it writes out as a table: manifest, new log, slack. */
 const REOPEN_SLACK_BYTES = 1024 * 1024;
 
 interface Pending {
@@ -87,6 +87,13 @@ function checkPacketId(packetId: unknown): asserts packetId is number {
   if (typeof packetId !== 'number' || !Number.isInteger(packetId) || packetId < 1 || packetId > 0xffff) {
     throw new RangeError(`packet id must be 1..65535 (got ${String(packetId)})`);
   }
+}
+
+/** About what a batch adds to the write-ahead log. */
+function batchBytes(ops: readonly BatchOp[]): number {
+  let bytes = 0;
+  for (const op of ops) bytes += op.key.length + (op.type === 'put' ? op.value.length : 0);
+  return bytes;
 }
 
 function checkLimit(value: number | undefined, name: string): number {
@@ -165,7 +172,7 @@ export class LevelOutbox implements Outbox {
       path: this.path,
       logger: this.logger,
       guard: this.guard,
-      minFreeToReopen: 2 * this.tuning.writeBufferSize + REOPEN_SLACK_BYTES,
+      minFreeToReopen: async () => (await logFileBytes(this.path)) + REOPEN_SLACK_BYTES,
       storedBytes: () => this.bytes,
       reopen: () => this.reopen(true),
       onRecovered: () => this.notify(this.writableListeners),
@@ -280,6 +287,11 @@ export class LevelOutbox implements Outbox {
     };
   }
 
+  /** Measures free space now, so a disk that is already low caps the store from the first commit. */
+  async checkDiskSpace(): Promise<void> {
+    await this.guard.check(() => this.bytes);
+  }
+
   /** Compactions of dropped ranges started since open. */
   get compactions(): number {
     return this.compactor.count;
@@ -342,7 +354,6 @@ export class LevelOutbox implements Outbox {
       for (const p of pending) p.reject(this.recovery.refusal(p.op.kind));
       return;
     }
-    this.guard.poll(() => this.bytes);
     let plan: PlannedBatch;
     try {
       const counters = { messages: this.messages, bytes: this.bytes, nextSeq: this.nextSeq };
@@ -374,6 +385,7 @@ export class LevelOutbox implements Outbox {
     }
     this.apply(plan);
     this.dropping = plan.droppedStored.length > 0;
+    this.guard.poll(() => this.bytes, batchBytes(plan.ops));
     this.bookkeeping.poll();
     if (plan.droppedStored.length > 0) this.compactor.noteDropped(plan.droppedStored, plan.droppedStoredBytes, this.bytes);
     // Only stats read the oldest message: finding it must not delay the callers of this batch.
@@ -597,7 +609,7 @@ export async function openOutbox(options: OutboxOptions, logger: Logger, hooks: 
     whenFull: options.whenFull,
   };
   const minFreeSpace = checkLimit(options.minFreeSpace, 'store.minFreeSpace');
-  const tuning = levelTuning(limits.maxBytes, limits.maxMessages);
+  const tuning = levelTuning({ ...limits, minFreeSpace });
 
   let db: Db;
   try {
@@ -615,6 +627,7 @@ export async function openOutbox(options: OutboxOptions, logger: Logger, hooks: 
     if (scan.quarantined > 0) logger.warn('corrupt messages quarantined at open', { count: scan.quarantined, path });
     const outbox = new LevelOutbox({ db, path, tuning, limits, minFreeSpace, sync: options.sync, logger, hooks, scan });
     await outbox.learnFlightHigh();
+    await outbox.checkDiskSpace();
     return outbox;
   } catch (err) {
     await db.close().catch(() => undefined);

@@ -38,15 +38,19 @@ const clamp = (value: number, min: number, max: number): number => Math.min(max,
  * rewrite of at most that much rather than of the whole store. Measured: the directory peak
  * went from 2.2x to 1.4x maxBytes at 32 MB with files of maxBytes/64 instead of /8.
  */
-export function levelTuning(maxBytes: number, maxMessages = 0): LevelTuning {
+export function levelTuning(limits: { maxBytes: number; maxMessages?: number; minFreeSpace?: number }): LevelTuning {
+  const { maxMessages = 0, minFreeSpace = 0 } = limits;
   // With only a message bound, size the buffers as if each message were a typical reading.
-  if (maxBytes <= 0 && maxMessages > 0) return levelTuning(maxMessages * ASSUMED_MESSAGE_BYTES);
-  if (maxBytes <= 0) return { writeBufferSize: UNBOUNDED_WRITE_BUFFER, maxFileSize: UNBOUNDED_FILE, cacheSize: CACHE_BYTES };
-  return {
-    writeBufferSize: clamp(maxBytes / 8, MIN_WRITE_BUFFER, UNBOUNDED_WRITE_BUFFER),
-    maxFileSize: clamp(maxBytes / 64, MIN_FILE, UNBOUNDED_FILE),
-    cacheSize: CACHE_BYTES,
-  };
+  const bound = limits.maxBytes > 0 ? limits.maxBytes : maxMessages * ASSUMED_MESSAGE_BYTES;
+  let writeBufferSize = bound > 0 ? clamp(bound / 8, MIN_WRITE_BUFFER, UNBOUNDED_WRITE_BUFFER) : UNBOUNDED_WRITE_BUFFER;
+  let maxFileSize = bound > 0 ? clamp(bound / 64, MIN_FILE, UNBOUNDED_FILE) : UNBOUNDED_FILE;
+  if (minFreeSpace > 0) {
+    // The free-space guard checks between batches: one write-ahead log filling up, or one
+    // compaction (up to 25 table files of temporary space), must fit in the reserve.
+    writeBufferSize = Math.min(writeBufferSize, Math.max(MIN_WRITE_BUFFER, Math.floor(minFreeSpace / 4)));
+    maxFileSize = Math.min(maxFileSize, Math.max(MIN_FILE, Math.floor(minFreeSpace / 32)));
+  }
+  return { writeBufferSize, maxFileSize, cacheSize: CACHE_BYTES };
 }
 
 /** Opens (creating if missing) the LevelDB directory at `path`. Errors are classic-level's. */

@@ -21,7 +21,7 @@ export interface RecoveryOptions {
   logger: Logger;
   guard: FreeSpaceGuard;
   /** Free bytes needed before a reopen is tried (LevelDB writes its log out as a table on open). */
-  minFreeToReopen: number;
+  minFreeToReopen: () => Promise<number>;
   storedBytes: () => number;
   /** Closes and reopens the database; throws if it cannot (it is tried again later). */
   reopen: () => Promise<void>;
@@ -83,13 +83,19 @@ export class WriteRecovery {
   private async run(): Promise<void> {
     const { guard, logger, path } = this.options;
     let backoff = RECOVERY_POLL_MS;
+    let lastAttemptAt = this.now();
     try {
       while (!this.stopped) {
         await this.sleep(RECOVERY_POLL_MS);
         if (this.stopped) return;
         const free = await guard.check(this.options.storedBytes);
-        // Unknown free space (statfs failed) is no reason to stay stuck: try the reopen.
-        if (free !== null && free < this.options.minFreeToReopen) continue;
+        // A failed reopen leaves the store closed (reads wait too), so wait for room for the
+        // worst case (an incompressible log). That estimate can be too cautious on a small
+        // filesystem, so it only delays an attempt by up to the longest backoff. Unknown
+        // free space (statfs failed) is no reason to wait.
+        const roomy = free === null || free >= (await this.options.minFreeToReopen());
+        if (!roomy && this.now() - lastAttemptAt < RECOVERY_MAX_BACKOFF_MS) continue;
+        lastAttemptAt = this.now();
         try {
           await this.options.reopen();
         } catch (err) {

@@ -18,7 +18,8 @@ export interface AgentFixture {
   deviceId: string;
   dataTopic: string;
   statusTopic: string;
-  start(): AgentProcess;
+  /** `wrap`: run the agent under another command (see runAgent). */
+  start(opts?: { wrap?: readonly string[] }): AgentProcess;
 }
 
 export interface FixtureOptions {
@@ -32,6 +33,8 @@ export interface FixtureOptions {
   minDelay?: string;
   maxDelay?: string;
   sources?: unknown[];
+  /** Merged into the `store` section (path defaults to `<dir>/store`). */
+  store?: Record<string, unknown>;
   extra?: Record<string, unknown>;
   t: AfterHook;
 }
@@ -41,7 +44,7 @@ let fixtureCounter = 0;
 export async function agentFixture(opts: FixtureOptions): Promise<AgentFixture> {
   const dir = await makeTempDir('sg-it-', opts.t);
   const deviceId = `gw-${process.pid}-${++fixtureCounter}`;
-  const storePath = join(dir, 'store');
+  const storePath = typeof opts.store?.path === 'string' ? opts.store.path : join(dir, 'store');
   const config = {
     device: { id: deviceId },
     mqtt: {
@@ -52,7 +55,7 @@ export async function agentFixture(opts: FixtureOptions): Promise<AgentFixture> 
       connectTimeout: '3s',
       reconnect: { minDelay: opts.minDelay ?? '100ms', maxDelay: opts.maxDelay ?? '1s' },
     },
-    store: { path: storePath },
+    store: { ...opts.store, path: storePath },
     publish: { qos: opts.qos ?? 1 },
     sources: opts.sources ?? [{ type: 'simulated', name: 'sim', interval: opts.interval ?? '0ms', ...(opts.count === undefined ? {} : { count: opts.count }) }],
     log: { level: 'debug' },
@@ -66,7 +69,7 @@ export async function agentFixture(opts: FixtureOptions): Promise<AgentFixture> 
     deviceId,
     dataTopic: `sensorgate/${deviceId}/sim`,
     statusTopic: `sensorgate/${deviceId}/status`,
-    start: () => runAgent({ configPath, t: opts.t }),
+    start: (startOpts = {}) => runAgent({ configPath, t: opts.t, wrap: startOpts.wrap }),
   };
 }
 
