@@ -18,7 +18,7 @@ import { analyzeSeqs, seqsFromPayload, startSubscriber } from '../support/subscr
 import type { ReceivedMessage, Subscriber } from '../support/subscriber.js';
 import { smallFs } from '../support/tmpfs.js';
 import type { SmallFs } from '../support/tmpfs.js';
-import { sleep, waitUntil } from '../support/wait.js';
+import { sleep } from '../support/wait.js';
 import { agentFixture, countLogs, logMsg, waitForAllSeqs, waitForQuiet } from './harness.js';
 
 const MiB = 1024 * 1024;
@@ -76,7 +76,7 @@ for (const whenFull of ['drop-oldest', 'drop-newest'] as const) {
     const agent = fx.start({ wrap: fs.wrap });
     fs.attach(agent.pid);
     if (fs.wrap !== undefined) {
-      await waitUntil(() => fs.freeBytes().then(() => true, () => false), 10_000, 'the agent to mount its tmpfs');
+      await fs.ready(10_000);
       await fs.fillLeaving(11 * MiB);
     }
 
@@ -136,6 +136,7 @@ for (const qos of [1, 2] as const) {
     const sub = await startSubscriber({ url: broker.url, topic: fx.dataTopic, qos, t });
     const agent = fx.start({ wrap: fs.wrap });
     fs.attach(agent.pid);
+    await fs.ready(10_000);
     await agent.waitForLog(logMsg('connected to broker'), 15_000);
     await sub.waitForCount(500, 30_000, fx.dataTopic);
 

@@ -15,6 +15,7 @@ import { sleep } from './wait.js';
 
 const run = promisify(execFile);
 const FILLER = 'filler';
+const TMPFS_MAGIC = 0x01021994;
 
 // Last resort, like temp.ts: a run killed before its after-hooks must not leave mounts behind.
 const mounted = new Set<string>();
@@ -41,6 +42,8 @@ export interface SmallFs {
   readonly wrap: string[] | undefined;
   /** Unshare mode: the agent's pid, so this process can reach its mount (/proc/<pid>/root). */
   attach(pid: number | undefined): void;
+  /** Resolves once the tmpfs is reachable from here (unshare mode: once the agent mounted it). */
+  ready(timeoutMs: number): Promise<void>;
   /** A path on the filesystem as this process reaches it. */
   path(...parts: string[]): string;
   freeBytes(): Promise<number>;
@@ -130,11 +133,27 @@ export async function smallFs(sizeBytes: number, t: AfterHook): Promise<SmallFs 
     if (agentPid === undefined) throw new Error('smallFs: attach(agent.pid) first (unshare mode)');
     return join(`/proc/${agentPid}/root`, mountPoint);
   };
+  /** Never fill anything but our own small tmpfs (not the disk under the mount point). */
+  const ourTmpfs = async (): Promise<boolean> => {
+    try {
+      const s = await statfs(reach());
+      return s.type === TMPFS_MAGIC && s.blocks * s.bsize <= sizeBytes;
+    } catch {
+      return false;
+    }
+  };
   return {
     mountPoint,
     wrap,
     attach(pid) {
       agentPid = pid;
+    },
+    async ready(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (!(await ourTmpfs())) {
+        if (Date.now() > deadline) throw new Error(`the ${sizeBytes}-byte tmpfs at ${mountPoint} did not appear within ${timeoutMs} ms`);
+        await sleep(20);
+      }
     },
     path: (...parts) => join(reach(), ...parts),
     async freeBytes() {
@@ -142,6 +161,7 @@ export async function smallFs(sizeBytes: number, t: AfterHook): Promise<SmallFs 
       return s.bavail * s.bsize;
     },
     async fillLeaving(leave) {
+      if (!(await ourTmpfs())) throw new Error(`refusing to fill ${reach()}: not the ${sizeBytes}-byte tmpfs`);
       const s = await statfs(reach());
       const free = s.bavail * s.bsize;
       await grow(join(reach(), FILLER), leave === 0 ? free + 1024 * 1024 : Math.max(0, free - leave));
