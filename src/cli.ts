@@ -19,6 +19,8 @@ const HELP = `sensorgate — durable sensor-to-MQTT gateway agent
 Usage:
   sensorgate run   --config FILE   run the agent (Ctrl-C / SIGTERM stops it cleanly)
   sensorgate check --config FILE   validate FILE and print the resolved config (secrets masked)
+  sensorgate repair --config FILE  repair a store that will not open (stop the agent first;
+                                   the directory is copied to <store.path>.backup-<time> first)
   sensorgate --help | --version
 
 Options:
@@ -131,6 +133,16 @@ async function main(): Promise<void> {
     case 'check': {
       const config = await load(args.config);
       process.stdout.write(formatResolvedConfig(config));
+      return;
+    }
+    case 'repair': {
+      const config = await load(args.config);
+      const { runRepair } = await import('./repair-command.js');
+      process.exitCode = await runRepair(
+        config,
+        (line) => process.stdout.write(`${line}\n`),
+        (line) => process.stderr.write(`${line}\n`),
+      );
       return;
     }
     default:

@@ -13,7 +13,8 @@ import { encodeFlight, encodeMessage, encodeStateValue, peekEnqueuedAt } from '.
 import { DroppedRangeCompactor } from './compactor.js';
 import { FreeSpaceGuard } from './disk-space.js';
 import type { StatFs } from './disk-space.js';
-import { OutboxClosedError, toOpenError } from './errors.js';
+import { OutboxClosedError, OutboxOpenError, lockedMessage, toOpenError } from './errors.js';
+import { lockState } from './lock.js';
 import { BookkeepingWatch, logFileBytes } from './housekeeping.js';
 import { MSG, incomingKey, msgKey, parseSeq, spaceRange, stateKey } from './keys.js';
 import { compactRange, level0Files, levelTuning, openDb } from './leveldb.js';
@@ -22,6 +23,7 @@ import { BatchPlanner } from './plan.js';
 import type { BatchOp, CommitOp, Db, Limits, PlannedBatch, WriteOp } from './plan.js';
 import { StoreReader } from './reader.js';
 import { WriteRecovery } from './recovery.js';
+import { preflight } from './preflight.js';
 import { scanStore } from './scan.js';
 import type { ScanResult } from './scan.js';
 
@@ -613,10 +615,15 @@ export async function openOutbox(options: OutboxOptions, logger: Logger, hooks: 
 
   let db: Db;
   try {
+    await preflight(path, logger);
     await mkdir(path, { recursive: true, mode: 0o700 });
     db = await openDb(path, tuning);
   } catch (err) {
-    throw toOpenError(path, err);
+    const error = toOpenError(path, err);
+    if (error.code !== 'OUTBOX_LOCKED') throw error;
+    // Name the holder when Linux can tell (a second agent, or anything else with it open).
+    const lock = await lockState(path);
+    throw lock.held === true ? new OutboxOpenError('OUTBOX_LOCKED', path, lockedMessage(path, lock.pid), err) : error;
   }
 
   const rateLimited = new RateLimitedLog(LOG_INTERVAL_MS);
