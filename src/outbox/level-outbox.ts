@@ -207,7 +207,11 @@ export class LevelOutbox implements Outbox {
     // Flight records exist only up to the highest seq ever recorded, i.e. for messages the
     // session has already read; in steady state every refill starts above that, and the
     // range read for them would be an empty iterator per refill.
-    if (this.flightHigh === null) await this.learnFlightHigh();
+    if (this.flightHigh === null) {
+      await this.learnFlightHigh();
+      // A reopen may have started meanwhile.
+      await this.readable('readAfter');
+    }
     // Nothing is stored below the floor: starting there skips the tombstones acks and drops left.
     return this.track(this.reader.window(Math.max(afterSeq, this.floor - 1), limit, this.flightHigh ?? undefined));
   }

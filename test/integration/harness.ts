@@ -144,3 +144,24 @@ export function connectedLogs(agent: AgentProcess): Array<{ at: number; sessionP
   return agent.lines.filter(logMsg('connected to broker')).map((l) => ({ at: l.at, sessionPresent: l.json?.sessionPresent }));
 }
 
+
+/**
+ * Checks that distinct `seqs` are what a full store kept under `whenFull`, after a source
+ * that stopped at `last` while the broker was away: drop-oldest, one contiguous run ending
+ * at `last`; drop-newest, a run from seq 1, then at most one burst (64) that fitted into
+ * the space left. Returns a description of what it saw, or throws with it.
+ */
+export function assertPolicyKept(seqs: Iterable<number>, whenFull: 'drop-oldest' | 'drop-newest', last: number): string {
+  const sorted = [...new Set(seqs)].sort((a, b) => a - b);
+  const first = sorted[0] ?? 0;
+  const highest = sorted[sorted.length - 1] ?? 0;
+  const gap = sorted.findIndex((seq, i) => i > 0 && seq !== (sorted[i - 1] as number) + 1);
+  const run = gap === -1 ? sorted.length : gap;
+  const seen = `${sorted.length} seqs from ${first} to ${highest}, the first run ${run} long`;
+  if (whenFull === 'drop-oldest') {
+    if (run !== sorted.length || highest !== last || first <= 1) throw new Error(`drop-oldest should keep one run ending at ${last}, after dropping the oldest: ${seen}`);
+  } else if (first !== 1 || sorted.length - run > 64 || highest >= last + 1) {
+    throw new Error(`drop-newest should keep a run from seq 1, then at most one more burst: ${seen}`);
+  }
+  return seen;
+}

@@ -13,10 +13,11 @@ import { startFaultProxy } from '../support/fault-proxy.js';
 import { seqsFromPayload, startSubscriber } from '../support/subscriber.js';
 import type { ReceivedMessage } from '../support/subscriber.js';
 import { sleep } from '../support/wait.js';
-import { agentFixture, countLogs, logMsg, waitForQuiet } from './harness.js';
+import { agentFixture, assertPolicyKept, countLogs, logMsg, waitForQuiet } from './harness.js';
 
 const MiB = 1024 * 1024;
-const MAX_BYTES = 1 * MiB;
+/** Small enough that LevelDB's default 4 MB write buffer alone would break the bound. */
+const MAX_BYTES = 512 * 1024;
 /** The README's stated margin. */
 const DIRECTORY_BOUND = 2 * MAX_BYTES + 2 * MiB;
 const N = 500_000;
@@ -24,7 +25,7 @@ const N = 500_000;
 const MIN_SAMPLING_MS = 20_000;
 
 for (const whenFull of ['drop-oldest', 'drop-newest'] as const) {
-  void test(`store.maxBytes 1MB, ${whenFull}, broker unreachable: the directory stays within 2 x maxBytes + 2 MB, and what arrives later is what ${whenFull} kept`, { timeout: 240_000 }, async (t) => {
+  void test(`store.maxBytes 512KB, ${whenFull}, broker unreachable: the directory stays within 2 x maxBytes + 2 MB, and what arrives later is what ${whenFull} kept`, { timeout: 240_000 }, async (t) => {
     const broker = await startBroker({ t, verbose: false });
     const proxy = await startFaultProxy({ targetPort: broker.port, t });
     proxy.refuse(true);
@@ -50,16 +51,12 @@ for (const whenFull of ['drop-oldest', 'drop-newest'] as const) {
     await agent.waitForLog(logMsg('connected to broker'), 30_000);
     await sub.waitForCount(1, 30_000, fx.dataTopic);
     await waitForQuiet(sub, 2_000, 120_000);
-    const seqs = new Set<number>();
-    for (const m of sub.messages as ReceivedMessage[]) for (const s of seqsFromPayload(m.payload)) seqs.add(s);
-    const sorted = [...seqs].sort((a, b) => a - b);
-    const first = sorted[0] ?? 0;
-    const last = sorted[sorted.length - 1] ?? 0;
-    assert.equal(sorted.length, last - first + 1, `one contiguous run: ${sorted.length} seqs from ${first} to ${last}`);
+    const seqs: number[] = [];
+    for (const m of sub.messages as ReceivedMessage[]) seqs.push(...seqsFromPayload(m.payload));
+    t.diagnostic(assertPolicyKept(seqs, whenFull, N));
     // About maxBytes / 95-byte messages were kept.
-    assert.ok(sorted.length > 5_000 && sorted.length * 80 <= MAX_BYTES, `${sorted.length} messages kept`);
-    if (whenFull === 'drop-oldest') assert.equal(last, N, 'the newest, up to the last reading');
-    else assert.equal(first, 1, 'the oldest, from the first reading');
+    const kept = new Set(seqs).size;
+    assert.ok(kept > MAX_BYTES / 200 && kept * 80 <= MAX_BYTES, `${kept} messages kept`);
     assert.equal(await agent.stop('SIGTERM', 15_000), 0);
   });
 }
