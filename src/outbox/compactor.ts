@@ -40,18 +40,13 @@ export class DroppedRangeCompactor {
   private compactions = 0;
 
   constructor(
-    private compact: CompactFn,
+    private readonly compact: CompactFn,
     private readonly options: CompactorOptions,
   ) {}
 
   /** Number of compactions started so far (for tests and stats). */
   get count(): number {
     return this.compactions;
-  }
-
-  /** The database handle changed (reopened); later compactions go to the new one. */
-  use(compact: CompactFn): void {
-    this.compact = compact;
   }
 
   /**
