@@ -71,6 +71,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions): Pr
       path: config.store.path,
       maxMessages: config.store.maxMessages,
       maxBytes: config.store.maxBytes,
+      minFreeSpace: config.store.minFreeSpace,
       whenFull: config.store.whenFull,
       sync: config.store.sync,
     },

@@ -28,6 +28,8 @@ Usage:
   sensorgate run   --config FILE   run the agent (Ctrl-C / SIGTERM stops it cleanly)
   sensorgate check --config FILE   validate FILE and print the resolved config (secrets masked)
   sensorgate ports                 list serial ports, with their /dev/serial/by-id names
+  sensorgate repair --config FILE  repair a store that will not open (stop the agent first;
+                                   the directory is copied to <store.path>.backup-<time> first)
   sensorgate --help | --version
 
 Options:
@@ -165,6 +167,16 @@ async function main(): Promise<void> {
     }
     case 'ports':
       return ports();
+    case 'repair': {
+      const config = await load(args.config);
+      const { runRepair } = await import('./repair-command.js');
+      process.exitCode = await runRepair(
+        config,
+        (line) => process.stdout.write(`${line}\n`),
+        (line) => process.stderr.write(`${line}\n`),
+      );
+      return;
+    }
     default:
       fail(`unknown command "${args.command}" (see sensorgate --help)`, EXIT_USAGE);
   }

@@ -43,6 +43,13 @@ export const DEFAULT_STORE_DIR = 'sensorgate-data';
 export const DEFAULT_STORE_MAX_MESSAGES = 0;
 export const DEFAULT_STORE_MAX_BYTES = 0;
 export const DEFAULT_STORE_WHEN_FULL: WhenFull = 'drop-oldest';
+/**
+ * Free space the store leaves on its filesystem. A LevelDB compaction can need about
+ * 25 table files (50 MB at the default 2 MB) of temporary space before it frees its inputs,
+ * and the OS on a shared SD card (journald, apt) needs room too; 64 MB is under 1 % of an
+ * 8 GB card.
+ */
+export const DEFAULT_STORE_MIN_FREE_SPACE = 64 * 1024 * 1024;
 export const DEFAULT_STORE_SYNC = false;
 export const DEFAULT_STORE_DRAIN = 'oldest-first' satisfies DrainOrder;
 export const DEFAULT_PUBLISH_QOS: QoS = 1;
@@ -384,6 +391,7 @@ function storeSection(context: SchemaContext) {
       .default(resolve(context.baseDir, DEFAULT_STORE_DIR)),
     maxMessages: integer(0, Number.MAX_SAFE_INTEGER, 'must be a whole number (0 = unlimited)').default(DEFAULT_STORE_MAX_MESSAGES),
     maxBytes: size().default(DEFAULT_STORE_MAX_BYTES),
+    minFreeSpace: size().default(DEFAULT_STORE_MIN_FREE_SPACE),
     whenFull: z.enum(WHEN_FULL).default(DEFAULT_STORE_WHEN_FULL),
     sync: z.boolean().default(DEFAULT_STORE_SYNC),
     drain: z.enum(DRAIN_ORDERS).default(DEFAULT_STORE_DRAIN),

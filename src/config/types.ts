@@ -59,6 +59,8 @@ export interface StoreConfig {
   path: string;
   maxMessages: number; // 0 = unlimited
   maxBytes: number; // 0 = unlimited
+  /** Bytes kept free on the store's filesystem (0 = guard off). */
+  minFreeSpace: number;
   whenFull: WhenFull;
   sync: boolean;
   drain: DrainOrder;

@@ -91,6 +91,7 @@ export class MqttClient {
       ...(options.maxPublishRate !== undefined && options.maxPublishRate > 0 && { publishRate: new PublishRateLimiter(options.maxPublishRate) }),
       logger: deps.logger,
       onMessage: options.onMessage,
+      onResync: () => this.resync(),
     });
   }
 
@@ -134,6 +135,15 @@ export class MqttClient {
     this.wakeSleep?.();
     await this.loop;
     this.session.close();
+  }
+
+  /** The store is writable again after failed writes: a new connection replays from disk. */
+  private resync(): void {
+    const connection = this.connection;
+    if (connection === null || !this.connected || this.stopping) return;
+    this.deps.logger.info('store writable again: reconnecting to resend what could not be settled meanwhile');
+    // DISCONNECT, not a drop: the broker keeps our session and does not publish the will.
+    connection.disconnect();
   }
 
   private async dialLoop(): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import type { Logger } from '../observe/logger.js';
+import { RateLimitedLog } from '../observe/logger.js';
 import { ProtocolViolation } from './connection.js';
 import { createDrainCursor } from './drain-cursor.js';
 import type { DrainCursor } from './drain-cursor.js';
@@ -36,6 +37,12 @@ export interface SessionOptions {
   publishRate?: PublishRateLimiter;
   logger: Logger;
   onMessage?: (message: IncomingMessage) => void;
+  /**
+   * Store writes failed on this connection and the store takes writes again: what is on
+   * disk (unsettled acks, send state) is now ahead of what this connection did. The client
+   * reconnects, and the replay from disk resends exactly what is still stored.
+   */
+  onResync?: () => void;
 }
 
 export interface SessionCounters {
@@ -64,6 +71,8 @@ interface ControlPublish {
 
 /** How far ahead of the window we read from disk: bounded, so memory is flat (invariant 6). */
 const MIN_READ_AHEAD = 64;
+/** A full disk fails a store write per ack: one log line per kind per interval. */
+const STORE_ERROR_LOG_MS = 10_000;
 
 export class Session {
   private link: PacketLink | null = null;
@@ -80,7 +89,11 @@ export class Session {
   private paused = false;
   private paceTimer: NodeJS.Timeout | undefined;
   private incomingChain: Promise<void> = Promise.resolve();
+  /** A store write failed on this connection: see SessionOptions.onResync. */
+  private storeFailed = false;
+  private readonly storeErrors = new RateLimitedLog(STORE_ERROR_LOG_MS);
   private readonly unsubscribeAppend: () => void;
+  private readonly unsubscribeWritable: () => void;
   readonly counters: SessionCounters = { published: 0, resent: 0, acked: 0, qos0Written: 0, rejectedOutgoing: 0, received: 0 };
 
   constructor(
@@ -96,10 +109,16 @@ export class Session {
       this.cursor.offer(appended);
       this.kick();
     });
+    this.unsubscribeWritable = store.onWritable(() => this.onStoreWritable());
   }
 
   get inflight(): number {
     return this.window.size;
+  }
+
+  /** Packet ids taken: in flight, or held until a QoS 2 message's delete is durable. */
+  get packetIdsInUse(): number {
+    return this.ids.size;
   }
 
   /**
@@ -139,6 +158,7 @@ export class Session {
   close(): void {
     this.reset();
     this.unsubscribeAppend();
+    this.unsubscribeWritable();
   }
 
   /** Resolves true once the broker acknowledged it, false if the connection went first. */
@@ -180,6 +200,19 @@ export class Session {
     clearTimeout(this.paceTimer);
     this.paceTimer = undefined;
     this.paused = false;
+    this.storeFailed = false;
+  }
+
+  /** Logs a failed store write (rate limited per kind) and remembers to resync once it works again. */
+  private storeWriteFailed(kind: string, message: string, fields: Record<string, unknown>): void {
+    this.storeFailed = true;
+    this.storeErrors.maybe(kind, (suppressed) => this.options.logger.error(message, { ...fields, suppressed }));
+  }
+
+  private onStoreWritable(): void {
+    if (!this.storeFailed || this.link === null) return;
+    this.storeFailed = false;
+    this.options.onResync?.();
   }
 
   private requireId(id: number | undefined, what: string): number {
@@ -195,7 +228,7 @@ export class Session {
     }
     this.pumping = true;
     this.pump()
-      .catch((err: unknown) => this.options.logger.error('delivery stalled: store read/write failed; will retry on reconnect', { err }))
+      .catch((err: unknown) => this.storeWriteFailed('pump', 'delivery stalled: store read/write failed; will retry on reconnect', { err }))
       .finally(() => {
         this.pumping = false;
       });
@@ -271,7 +304,9 @@ export class Session {
         } else {
           // QoS 1 may be delivered twice anyway; the record rides the next group commit
           // instead of costing a disk round trip per window refill.
-          recorded.catch((err: unknown) => this.options.logger.warn('could not record packet ids; a crash now may resend without DUP', { err }));
+          recorded.catch((err: unknown) =>
+            this.storeWriteFailed('record', 'could not record packet ids; a crash now may resend without DUP', { err }),
+          );
         }
       }
       link.batch(() => {
@@ -375,23 +410,38 @@ export class Session {
     return entry;
   }
 
-  private settle(seq: number): void {
+  /** `heldId`: a packet id kept reserved until the delete is durable (QoS 2, see finish). */
+  private settle(seq: number, heldId?: number): void {
     this.settling.add(seq);
+    const gen = this.generation;
     this.store.settle([seq]).then(
-      () => this.settling.delete(seq),
+      () => {
+        this.settling.delete(seq);
+        if (heldId !== undefined && gen === this.generation) this.ids.release(heldId);
+      },
       (err: unknown) => {
         this.settling.delete(seq);
-        this.options.logger.error('could not delete an acknowledged message; it will be sent again', { seq, err });
+        this.storeWriteFailed('settle', 'could not delete an acknowledged message; it will be sent again', { seq, err });
       },
     );
   }
 
   private finish(packetId: number): void {
-    const entry = this.forget(packetId);
+    const entry = this.window.get(packetId);
     if (entry === undefined) return;
-    if (entry.seq !== null) {
+    this.window.delete(packetId);
+    if (entry.seq !== null && entry.qos === 2) {
+      // Until the delete is on disk, the disk says "released under this id": if the id went
+      // to another message now and the delete failed, the replay after a reconnect would send
+      // PUBREL for it, and the broker would release the other message under it.
       this.counters.acked++;
-      this.settle(entry.seq);
+      this.settle(entry.seq, packetId);
+    } else {
+      this.ids.release(packetId);
+      if (entry.seq !== null) {
+        this.counters.acked++;
+        this.settle(entry.seq);
+      }
     }
     entry.onDone?.(true);
     this.kick();
@@ -420,7 +470,7 @@ export class Session {
       () => {
         if (gen === this.generation && link.isOpen) link.send({ cmd: 'pubrel', messageId: packetId });
       },
-      (err: unknown) => this.options.logger.error('could not record PUBREC; PUBREL deferred to next connection', { packetId, err }),
+      (err: unknown) => this.storeWriteFailed('pubrec', 'could not record PUBREC; PUBREL deferred to next connection', { packetId, err }),
     );
   }
 

@@ -63,6 +63,11 @@ export interface SessionStore {
    */
   onAppend(listener: (appended: AppendedMessages) => void): () => void;
   /**
+   * Called when the store takes writes again after a failed write (disk full). Writes the
+   * session made meanwhile (settles, send state) may be missing from disk.
+   */
+  onWritable(listener: () => void): () => void;
+  /**
    * Persist send state before the packets are written, so ids survive a crash.
    * Resolves once durable (same group commit as everything else).
    */

@@ -10,6 +10,11 @@ export interface OutboxOptions {
   /** 0 or undefined = unlimited; counted as encoded message bytes. */
   maxBytes?: number;
   whenFull: WhenFull;
+  /**
+   * Bytes to keep free on the store's filesystem (0 or undefined = off): below it the store
+   * stops growing and whenFull applies, so LevelDB keeps room to delete and compact.
+   */
+  minFreeSpace?: number;
   /** fsync every commit batch. */
   sync: boolean;
 }

@@ -52,6 +52,11 @@ export interface Limits {
   maxMessages: number;
   maxBytes: number;
   whenFull: WhenFull;
+  /**
+   * A byte bound from the free-space guard (null: none): while the disk is below its reserve
+   * the store may not grow, and whenFull applies as if it were full. Unlike maxBytes, 0 means 0.
+   */
+  spaceCap?: number | null;
 }
 
 export interface StoreCounters {
@@ -60,14 +65,21 @@ export interface StoreCounters {
   nextSeq: number;
 }
 
+/** Where drop-oldest starts looking: no message is stored below this seq. */
+export interface PlanHints {
+  floor: number;
+}
+
 export interface PlannedBatch extends StoreCounters {
   ops: BatchOp[];
   /** New messages that will be stored, in seq order. */
   appended: Array<{ seq: number; enqueuedAt: number; value: Buffer }>;
   /** Stored seqs this batch removes, whatever the reason. */
   removed: Set<number>;
-  /** Stored seqs removed by the whenFull policy (the session must forget them). */
+  /** Stored seqs removed by the whenFull policy (the session must forget them), ascending. */
   droppedStored: number[];
+  /** Encoded bytes of droppedStored. */
+  droppedStoredBytes: number;
   /** Every message lost to the whenFull policy: stored, displaced in this batch, or refused. */
   dropped: number;
   quarantined: number[];
@@ -82,14 +94,18 @@ interface NewMessage extends EncodedMessage {
   owner: CommitOp;
 }
 
-/** Walks stored messages oldest first for drop-oldest; opened only when the store is full. */
+/**
+ * Walks stored messages oldest first for drop-oldest; opened only when the store is full.
+ * Starts at the known floor: from the start of the range it would walk every tombstone
+ * earlier drops and acks left behind, on every full commit.
+ */
 class OldestCursor {
   private readonly iterator;
   private buffered: Array<[string, Buffer]> = [];
   private done = false;
 
-  constructor(db: Db) {
-    this.iterator = db.iterator(spaceRange(MSG));
+  constructor(db: Db, floor: number) {
+    this.iterator = db.iterator({ gte: msgKey(Math.max(1, floor)), lt: spaceRange(MSG).lt });
   }
 
   async next(): Promise<{ seq: number; size: number } | null> {
@@ -123,6 +139,7 @@ export class BatchPlanner {
   private readonly quarantineValues = new Map<number, Buffer>();
   private readonly assigned = new Map<CommitOp, number[]>();
   private readonly droppedStored: number[] = [];
+  private droppedStoredBytes = 0;
   private droppedOther = 0;
   private staleFlights = 0;
   private cursor: OldestCursor | null = null;
@@ -135,6 +152,7 @@ export class BatchPlanner {
     private readonly db: Db,
     start: StoreCounters,
     private readonly limits: Limits,
+    private readonly hints: PlanHints = { floor: 1 },
     /** Known sizes of stored messages (see size-cache.ts); without it every named seq is read. */
     private readonly sizes?: Pick<SizeCache, 'get'>,
   ) {
@@ -217,11 +235,18 @@ export class BatchPlanner {
     }
   }
 
+  /** The tightest byte bound in force (Infinity: none). */
+  private byteCap(): number {
+    const { maxBytes, spaceCap } = this.limits;
+    return Math.min(maxBytes === 0 ? Infinity : maxBytes, spaceCap ?? Infinity);
+  }
+
   private async commit(op: CommitOp): Promise<void> {
-    const { maxBytes, whenFull } = this.limits;
+    const { whenFull } = this.limits;
+    const cap = this.byteCap();
     const seqs: number[] = [];
     this.assigned.set(op, seqs);
-    let accepted = op.messages.filter((m) => maxBytes === 0 || m.value.length <= maxBytes);
+    let accepted = op.messages.filter((m) => m.value.length <= cap);
     this.droppedOther += op.messages.length - accepted.length;
     if (whenFull === 'drop-newest') {
       const size = accepted.reduce((sum, m) => sum + m.value.length, 0);
@@ -243,18 +268,19 @@ export class BatchPlanner {
   }
 
   private fits(count: number, size: number): boolean {
-    const { maxMessages, maxBytes } = this.limits;
-    return (maxMessages === 0 || this.messages + count <= maxMessages) && (maxBytes === 0 || this.bytes + size <= maxBytes);
+    const { maxMessages } = this.limits;
+    return (maxMessages === 0 || this.messages + count <= maxMessages) && this.bytes + size <= this.byteCap();
   }
 
   private async dropOldest(): Promise<void> {
-    this.cursor ??= new OldestCursor(this.db);
+    this.cursor ??= new OldestCursor(this.db, this.hints.floor);
     for (let next = await this.cursor.next(); next !== null; next = await this.cursor.next()) {
       if (this.deletes.has(next.seq) || this.quarantined.has(next.seq)) continue;
       this.deletes.set(next.seq, next.size);
       this.writes.set(flightKey(next.seq), null);
       this.account(-1, -next.size);
       this.droppedStored.push(next.seq);
+      this.droppedStoredBytes += next.size;
       return;
     }
     // Disk holds nothing older: displace the oldest message added earlier in this batch.
@@ -321,6 +347,7 @@ export class BatchPlanner {
       appended,
       removed: new Set([...this.deletes.keys(), ...this.quarantined.keys()]),
       droppedStored: this.droppedStored,
+      droppedStoredBytes: this.droppedStoredBytes,
       dropped: this.droppedStored.length + this.droppedOther,
       quarantined: [...this.quarantined.keys()],
       staleFlights: this.staleFlights,

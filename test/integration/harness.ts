@@ -18,7 +18,8 @@ export interface AgentFixture {
   deviceId: string;
   dataTopic: string;
   statusTopic: string;
-  start(): AgentProcess;
+  /** `wrap`: run the agent under another command (see runAgent). */
+  start(opts?: { wrap?: readonly string[] }): AgentProcess;
 }
 
 export interface FixtureOptions {
@@ -36,6 +37,8 @@ export interface FixtureOptions {
   batch?: Record<string, unknown>;
   /** More mqtt.* keys (tls, username, passwordFile), merged into the mqtt section. */
   mqtt?: Record<string, unknown>;
+  /** Merged into the `store` section (path defaults to `<dir>/store`). */
+  store?: Record<string, unknown>;
   extra?: Record<string, unknown>;
   t: AfterHook;
 }
@@ -45,7 +48,7 @@ let fixtureCounter = 0;
 export async function agentFixture(opts: FixtureOptions): Promise<AgentFixture> {
   const dir = await makeTempDir('sg-it-', opts.t);
   const deviceId = `gw-${process.pid}-${++fixtureCounter}`;
-  const storePath = join(dir, 'store');
+  const storePath = typeof opts.store?.path === 'string' ? opts.store.path : join(dir, 'store');
   const config = {
     device: { id: deviceId },
     mqtt: {
@@ -57,7 +60,7 @@ export async function agentFixture(opts: FixtureOptions): Promise<AgentFixture> 
       reconnect: { minDelay: opts.minDelay ?? '100ms', maxDelay: opts.maxDelay ?? '1s' },
       ...opts.mqtt,
     },
-    store: { path: storePath },
+    store: { ...opts.store, path: storePath },
     publish: { qos: opts.qos ?? 1, ...(opts.batch === undefined ? {} : { batch: opts.batch }) },
     sources: opts.sources ?? [{ type: 'simulated', name: 'sim', interval: opts.interval ?? '0ms', ...(opts.count === undefined ? {} : { count: opts.count }) }],
     log: { level: 'debug' },
@@ -71,7 +74,7 @@ export async function agentFixture(opts: FixtureOptions): Promise<AgentFixture> 
     deviceId,
     dataTopic: `sensorgate/${deviceId}/sim`,
     statusTopic: `sensorgate/${deviceId}/status`,
-    start: () => runAgent({ configPath, t: opts.t }),
+    start: (startOpts = {}) => runAgent({ configPath, t: opts.t, wrap: startOpts.wrap }),
   };
 }
 
@@ -146,3 +149,24 @@ export function connectedLogs(agent: AgentProcess): Array<{ at: number; sessionP
   return agent.lines.filter(logMsg('connected to broker')).map((l) => ({ at: l.at, sessionPresent: l.json?.sessionPresent }));
 }
 
+
+/**
+ * Checks that distinct `seqs` are what a full store kept under `whenFull`, after a source
+ * that stopped at `last` while the broker was away: drop-oldest, one contiguous run ending
+ * at `last`; drop-newest, a run from seq 1, then at most one burst (64) that fitted into
+ * the space left. Returns a description of what it saw, or throws with it.
+ */
+export function assertPolicyKept(seqs: Iterable<number>, whenFull: 'drop-oldest' | 'drop-newest', last: number): string {
+  const sorted = [...new Set(seqs)].sort((a, b) => a - b);
+  const first = sorted[0] ?? 0;
+  const highest = sorted[sorted.length - 1] ?? 0;
+  const gap = sorted.findIndex((seq, i) => i > 0 && seq !== (sorted[i - 1] as number) + 1);
+  const run = gap === -1 ? sorted.length : gap;
+  const seen = `${sorted.length} seqs from ${first} to ${highest}, the first run ${run} long`;
+  if (whenFull === 'drop-oldest') {
+    if (run !== sorted.length || highest !== last || first <= 1) throw new Error(`drop-oldest should keep one run ending at ${last}, after dropping the oldest: ${seen}`);
+  } else if (first !== 1 || sorted.length - run > 64 || highest >= last + 1) {
+    throw new Error(`drop-newest should keep a run from seq 1, then at most one more burst: ${seen}`);
+  }
+  return seen;
+}

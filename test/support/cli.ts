@@ -33,6 +33,8 @@ export interface RunAgentOptions {
   cwd?: string;
   /** Script to run instead of dist/src/cli.js (support self-tests use a stand-in). */
   entry?: string;
+  /** Command to run node under, e.g. `unshare -rm sh -c '… && exec "$@"' sh`. */
+  wrap?: readonly string[];
   t?: AfterHook;
 }
 
@@ -169,7 +171,8 @@ class AgentChild implements AgentProcess {
 /** Starts `sensorgate run --config FILE`; killed (SIGKILL) at test end if still running. */
 export function runAgent(opts: RunAgentOptions): AgentProcess {
   const args = [opts.entry ?? CLI_PATH, 'run', '--config', opts.configPath, ...(opts.args ?? [])];
-  const child = spawn(process.execPath, args, {
+  const [command, ...prefix] = opts.wrap === undefined ? [process.execPath] : [...opts.wrap, process.execPath];
+  const child = spawn(command ?? process.execPath, [...prefix, ...args], {
     cwd: opts.cwd ?? PROJECT_ROOT,
     env: mergedEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -70,7 +70,7 @@ void test('a failed batch rejects only its callers and the outbox stays usable',
   const b = outbox.settle([1]);
   await assert.rejects(a, /disk full/);
   await assert.rejects(b, /disk full/);
-  assert.deepEqual({ ...outbox.stats(), oldestEnqueuedAt: null }, { messages: 0, bytes: 0, dropped: 0, oldestEnqueuedAt: null, corrupt: 0, batches: 0 });
+  assert.deepEqual({ ...outbox.stats(), oldestEnqueuedAt: null }, { messages: 0, bytes: 0, dropped: 0, oldestEnqueuedAt: null, corrupt: 0, batches: 0, failedCommits: 0, writable: true });
   assert.equal(outbox.lastSeq(), 0);
 
   fail = false;
