@@ -12,8 +12,8 @@ import { MqttConnection, ProtocolViolation } from './connection.js';
 import type { CloseCause } from './connection.js';
 import { KeepaliveMonitor } from './keepalive.js';
 import { PublishRateLimiter } from './publish-rate.js';
-import type { IncomingMessage } from './session.js';
-import { Session } from './session.js';
+import type { IncomingMessage, Subscription } from './session.js';
+import { Session, SUBACK_FAILURE } from './session.js';
 import type { DrainOrder, OutgoingMessage, SessionStore } from './store.js';
 
 export interface StatusMessages {
@@ -39,6 +39,14 @@ export interface ClientOptions {
   maxIncomingPacketBytes: number;
   status: StatusMessages;
   onMessage?: (message: IncomingMessage) => void;
+  /**
+   * Subscribed after every CONNACK, whether or not the broker kept our session: a kept session
+   * has the subscriptions of the last run's config, which may have changed since, and a
+   * SUBSCRIBE for a filter the session already has just replaces it.
+   */
+  subscriptions?: readonly Subscription[];
+  /** Called after each CONNACK once delivery has resumed, so publishControl works (discovery configs). */
+  onConnect?: (info: { sessionPresent: boolean }) => void;
 }
 
 export interface ClientDeps {
@@ -76,6 +84,7 @@ export class MqttClient {
   private loop: Promise<void> | null = null;
   private wakeSleep: (() => void) | null = null;
   private quickDrops = 0;
+  private connectedAt: number | null = null;
   readonly counters: ClientCounters = { connects: 0, reconnects: 0, refusals: 0, protocolErrors: 0 };
 
   constructor(
@@ -104,6 +113,26 @@ export class MqttClient {
 
   get sessionCounters(): Session['counters'] {
     return this.session.counters;
+  }
+
+  /** Epoch ms of the CONNACK of the current connection; null while disconnected. */
+  get connectedSince(): number | null {
+    return this.connected ? this.connectedAt : null;
+  }
+
+  /** Epoch ms when the broker last took a stored message; null before the first (this run). */
+  get lastDeliveryAt(): number | null {
+    return this.session.lastDeliveryAt;
+  }
+
+  /**
+   * A message that is not stored (discovery configs, command results): sent ahead of stored
+   * messages within the inflight limit, at QoS 1 or 2. Resolves true once acknowledged, false
+   * when the connection goes first or there is none; it is never resent.
+   */
+  publishControl(message: OutgoingMessage): Promise<boolean> {
+    if (!this.connected || this.stopping) return Promise.resolve(false);
+    return this.session.publishControl(message);
   }
 
   start(): void {
@@ -238,11 +267,18 @@ export class MqttClient {
     this.connected = true;
     this.counters.connects++;
     const connectedAt = this.now();
+    this.connectedAt = Date.now();
     keepalive.start();
     logger.info('connected to broker', { broker: target, sessionPresent: ack.sessionPresent });
     const { topic, online } = this.options.status;
     this.session
       .attach(connection, ack.sessionPresent, [{ topic, payload: Buffer.from(online), qos: 1, retain: true }])
+      .then(() => {
+        // attach returns early, without a link, when the connection died meanwhile.
+        if (this.connection !== connection || !connection.isOpen) return;
+        void this.subscribe(target);
+        this.notifyConnect(ack.sessionPresent);
+      })
       .catch((err: unknown) => {
         logger.error('cannot resume delivery from the store; reconnecting', { err });
         connection.close('store read failed');
@@ -258,6 +294,26 @@ export class MqttClient {
     if (upFor >= STABLE_CONNECTION_MS) this.backoff.reset();
     this.noteQuickDrop(upFor, end.cause);
     return this.backoff.next();
+  }
+
+  private async subscribe(broker: string): Promise<void> {
+    const subscriptions = this.options.subscriptions ?? [];
+    if (subscriptions.length === 0) return;
+    const granted = await this.session.subscribe(subscriptions);
+    if (granted === null) return; // the connection went first; the next CONNACK subscribes again
+    granted.forEach((code, i) => {
+      const topic = subscriptions[i]?.topic;
+      if (code === SUBACK_FAILURE) this.deps.logger.error('broker refused subscription; check the broker ACL for this client', { broker, topic });
+      else this.deps.logger.debug('subscribed', { topic, qos: code });
+    });
+  }
+
+  private notifyConnect(sessionPresent: boolean): void {
+    try {
+      this.options.onConnect?.({ sessionPresent });
+    } catch (err) {
+      this.deps.logger.error('connect handler failed', { err });
+    }
   }
 
   private noteQuickDrop(upForMs: number, cause: CloseCause): void {

@@ -13,7 +13,7 @@ import type { CommitResult, Outbox, OutboxOptions, OutboxStats, SourceState } fr
 import { decodeMessage, encodedLength, encodeFlight, encodeMessage, encodeStateValue, peekEnqueuedAt } from './codec.js';
 import { SizeCache } from './size-cache.js';
 import { OutboxClosedError, toOpenError } from './errors.js';
-import { MSG, incomingKey, msgKey, parseSeq, spaceRange, stateKey } from './keys.js';
+import { INCOMING, MSG, incomingKey, msgKey, parseSeq, spaceRange, stateKey } from './keys.js';
 import { BatchPlanner } from './plan.js';
 import type { BatchOp, CommitOp, Db, Limits, PlannedBatch, WriteOp } from './plan.js';
 import { StoreReader } from './reader.js';
@@ -123,6 +123,7 @@ export class LevelOutbox implements Outbox {
       has: (packetId) => this.hasIncoming(packetId),
       add: (packetId) => this.setIncoming(packetId, true),
       remove: (packetId) => this.setIncoming(packetId, false),
+      clear: () => this.clearIncoming(),
     };
   }
 
@@ -427,6 +428,13 @@ export class LevelOutbox implements Outbox {
     checkPacketId(packetId);
     const operation = present ? 'incomingQos2.add' : 'incomingQos2.remove';
     await this.enqueue({ kind: 'key', key: incomingKey(packetId), value: present ? PRESENT : null }, operation);
+  }
+
+  /** At most 65535 tiny keys, normally none or a few; the deletes ride one batch. */
+  private async clearIncoming(): Promise<void> {
+    if (this.closed) throw new OutboxClosedError('incomingQos2.clear');
+    const keys = await this.track(this.db.keys(spaceRange(INCOMING)).all());
+    await Promise.all(keys.map((key) => this.enqueue({ kind: 'key', key, value: null }, 'incomingQos2.clear')));
   }
 }
 
