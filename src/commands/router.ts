@@ -41,7 +41,7 @@ export interface CommandCount {
 
 /** Largest command payload read; commands are small JSON objects. */
 export const MAX_COMMAND_PAYLOAD_BYTES = 4_096;
-/** Commands waiting behind the running one, at most; more are answered "busy". */
+/** Commands taken (the running one and those waiting), at most; more are answered "busy". */
 export const MAX_QUEUED_COMMANDS = 16;
 const MAX_ID_LENGTH = 128;
 /** Longer names are no command of ours; they are not answered (the result topic could grow past MQTT's limit). */

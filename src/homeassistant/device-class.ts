@@ -120,7 +120,10 @@ export function canonicalUnit(unit: string): string {
   return UNIT_ALIASES[unit.trim().toLowerCase()] ?? unit.trim();
 }
 
-/** Where a unit is shared, the field's name decides. */
+/** Shared units whose name gave nothing away. */
+const SHARED_DEFAULT: Readonly<Record<string, string>> = { mm: 'distance', cm: 'distance', in: 'distance', m: 'distance', 'm/s': 'speed', 'km/h': 'speed', mph: 'speed', kn: 'speed' };
+
+/** Where a unit is shared, a name decides (undefined: this name does not tell). */
 function byName(unit: string, name: string): string | undefined {
   const n = name.toLowerCase();
   switch (unit) {
@@ -132,9 +135,7 @@ function byName(unit: string, name: string): string | undefined {
     case 'mm':
     case 'cm':
     case 'in':
-      return /rain|precip/.test(n) ? 'precipitation' : 'distance';
-    case 'm':
-      return 'distance';
+      return /rain|precip/.test(n) ? 'precipitation' : undefined;
     case 'ppm':
       if (/co2/.test(n)) return 'carbon_dioxide';
       if (/^co$|carbon.?mon/.test(n)) return 'carbon_monoxide';
@@ -148,7 +149,7 @@ function byName(unit: string, name: string): string | undefined {
     case 'km/h':
     case 'mph':
     case 'kn':
-      return /wind|gust/.test(n) ? 'wind_speed' : 'speed';
+      return /wind|gust/.test(n) ? 'wind_speed' : undefined;
     default:
       return undefined;
   }
@@ -156,13 +157,14 @@ function byName(unit: string, name: string): string | undefined {
 
 /**
  * The classes for a numeric field. `total`: the field is a running total (a pulse counter's),
- * whatever its unit. Without a unit there is no device class: Home Assistant requires one for
+ * whatever its unit. `source`: the source's name, consulted when the field's name does not tell. Without a unit there is no device class: Home Assistant requires one for
  * every class but a few, and a guess from the name alone would often be wrong.
  */
-export function inferSensorClass(field: string, unit: string | undefined, opts: { total?: boolean } = {}): SensorClass {
+export function inferSensorClass(field: string, unit: string | undefined, opts: { total?: boolean; source?: string } = {}): SensorClass {
   if (unit === undefined || unit.trim() === '') return opts.total === true ? { stateClass: 'total_increasing' } : {};
   const canonical = canonicalUnit(unit);
-  const deviceClass = BY_UNIT[canonical] ?? byName(canonical, field);
+  // The field's name first, then the source's: a counter's `total` in mm on a source called rain is rain.
+  const deviceClass = BY_UNIT[canonical] ?? byName(canonical, field) ?? (opts.source === undefined ? undefined : byName(canonical, opts.source)) ?? SHARED_DEFAULT[canonical];
   const growing = opts.total === true || (deviceClass !== undefined && TOTALS.has(deviceClass));
   return {
     unit: canonical,

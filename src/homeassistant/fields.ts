@@ -27,7 +27,7 @@ export interface SourceFields {
 }
 
 /** A numeric sensor; without a unit it has no device class (see device-class.ts). */
-function sensor(name: string, unit?: string, opts: { total?: boolean } = {}): AnnouncedField {
+function sensor(name: string, unit?: string, opts: { total?: boolean; source?: string } = {}): AnnouncedField {
   return { name, component: 'sensor', ...inferSensorClass(name, unit, opts) };
 }
 
@@ -64,11 +64,11 @@ function regexGroups(pattern: string, flags: string): string[] {
 }
 
 /** A raw parser field through the `fields:` map: its payload name and unit. */
-function shaped(raw: string, specs: FieldSpecs, builtInUnit?: string): AnnouncedField {
+function shaped(source: string, raw: string, specs: FieldSpecs, builtInUnit?: string): AnnouncedField {
   const spec = Object.hasOwn(specs, raw) ? specs[raw] : undefined;
   const name = spec?.rename ?? raw;
   if (spec?.type === 'string') return plain(name);
-  return sensor(name, spec?.unit ?? builtInUnit);
+  return sensor(name, spec?.unit ?? builtInUnit, { source });
 }
 
 function serialFields(config: SerialSourceConfig): SourceFields {
@@ -77,7 +77,7 @@ function serialFields(config: SerialSourceConfig): SourceFields {
     const seen = new Set<string>();
     const out: AnnouncedField[] = [];
     for (const [name, unit] of raw) {
-      const field = shaped(name, specs, unit);
+      const field = shaped(config.name, name, specs, unit);
       if (seen.has(field.name)) continue;
       seen.add(field.name);
       out.push(field);
@@ -122,8 +122,9 @@ function gpioFields(config: GpioSourceConfig): SourceFields {
     return { fields: [plain('count'), sensor('total', undefined, { total: true }), plain('rate')] };
   }
   const perUnit = unit === undefined ? undefined : `${unit}/${{ second: 's', minute: 'min', hour: 'h' }[ratePer]}`;
+  const source = config.name;
   return {
-    fields: [sensor('count', unit), sensor('total', unit, { total: true }), sensor('rate', perUnit), plain('pulses'), sensor('pulsesTotal', undefined, { total: true })],
+    fields: [sensor('count', unit, { source }), sensor('total', unit, { total: true, source }), sensor('rate', perUnit, { source }), plain('pulses'), sensor('pulsesTotal', undefined, { total: true })],
   };
 }
 

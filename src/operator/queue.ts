@@ -3,9 +3,8 @@
  * oldest messages with --peek N, and --purge --yes to throw the backlog away. A running agent
  * holds the store's lock; then this says so and points to `sensorgate status`.
  */
-import { stat } from 'node:fs/promises';
 import { OutboxOpenError } from '../outbox/errors.js';
-import { inspectStore } from '../outbox/inspect.js';
+import { inspectStore, storeExists } from '../outbox/inspect.js';
 import type { PeekedMessage, QueueSummary } from '../outbox/inspect.js';
 import { formatAge, formatBytes, formatTable, previewPayload } from './format.js';
 
@@ -49,20 +48,12 @@ export function formatPeek(messages: readonly PeekedMessage[], now: number): str
   return formatTable(rows) + (messages.some((m) => m.flight !== undefined) ? '* in flight (sent, not yet acknowledged); r retained\n' : '');
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
 export async function runQueueCommand(cmd: QueueCommand): Promise<number> {
   if (cmd.purge && !cmd.yes) {
     cmd.err('sensorgate: --purge deletes every queued message for good; add --yes if that is what you want\n');
     return EXIT_USAGE;
   }
-  if (!(await exists(cmd.storePath))) {
+  if (!(await storeExists(cmd.storePath))) {
     cmd.out(`no store at ${cmd.storePath}: nothing is queued (the agent creates it on its first start)\n`);
     return EXIT_OK;
   }

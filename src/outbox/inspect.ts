@@ -5,9 +5,11 @@
  * (OUTBOX_LOCKED) when one does. Opening never creates a store and never rewrites one: no
  * quarantine pass, no migration, nothing but what the operator asks for.
  */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Level } from 'level';
 import { decodeFlight, decodeMessage, decodeSeq, encodeSeq } from './codec.js';
-import { toOpenError } from './errors.js';
+import { OutboxOpenError, toOpenError } from './errors.js';
 import { BAD, FLIGHT, INCOMING, MSG, NEXT_SEQ_KEY, flightKey, parseSeq, spaceRange } from './keys.js';
 import type { BatchOp, Db } from './plan.js';
 
@@ -180,11 +182,22 @@ class Inspection implements StoreInspection {
   }
 }
 
+/** Whether `path` holds a LevelDB store (its CURRENT file), without opening or creating anything. */
+export async function storeExists(path: string): Promise<boolean> {
+  try {
+    return (await stat(join(path, 'CURRENT'))).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Opens an existing store for inspection. Throws OutboxOpenError: OUTBOX_LOCKED while an agent
  * holds it, OUTBOX_OPEN_FAILED when it does not exist or cannot be read.
  */
 export async function inspectStore(path: string): Promise<StoreInspection> {
+  // Checked first: LevelDB makes the directory even with createIfMissing false.
+  if (!(await storeExists(path))) throw new OutboxOpenError('OUTBOX_OPEN_FAILED', path, `no store at ${path}`, undefined);
   const db: Db = new Level<string, Buffer>(path, { keyEncoding: 'utf8', valueEncoding: 'buffer', createIfMissing: false });
   try {
     await db.open();
