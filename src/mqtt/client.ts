@@ -66,6 +66,11 @@ export const STABLE_CONNECTION_MS = 30_000;
 /** Drops this soon after CONNACK, several in a row, look like a client id clash. */
 const QUICK_DROP_MS = 5_000;
 const QUICK_DROPS_BEFORE_WARNING = 3;
+/**
+ * Packets held between CONNACK and the session resuming (a disk read). A kept session's queued
+ * messages follow CONNACK at once, often in the same read; the broker's window bounds them.
+ */
+const MAX_EARLY_PACKETS = 256;
 
 export interface ClientCounters {
   connects: number;
@@ -197,6 +202,8 @@ export class MqttClient {
     let closeResolve: (end: ConnectionEnd) => void = () => undefined;
     const closed = new Promise<ConnectionEnd>((resolve) => (closeResolve = resolve));
     let accepted = false;
+    // Packets after CONNACK until the session is attached; null once they went to the session.
+    let early: Packet[] | null = [];
 
     const keepalive = new KeepaliveMonitor(
       { keepaliveMs: this.options.keepaliveMs, pingTimeoutMs: this.options.pingTimeoutMs, now: this.now },
@@ -207,7 +214,9 @@ export class MqttClient {
         get lastReceivedAt() {
           return connection.lastReceivedAt;
         },
-        sendPing: (onFlushed) => connection.send({ cmd: 'pingreq' }, onFlushed),
+        sendPing: (onFlushed) => {
+          if (connection.isOpen) connection.send({ cmd: 'pingreq' }, onFlushed);
+        },
         dead: (reason) => connection.close(`link dead: ${reason}`),
       },
     );
@@ -220,7 +229,13 @@ export class MqttClient {
         onPacket: (packet: Packet) => {
           if (!accepted) {
             if (packet.cmd !== 'connack') throw new ProtocolViolation(`${packet.cmd.toUpperCase()} before CONNACK`);
+            accepted = true;
             connackResolve(packet);
+            return;
+          }
+          if (early !== null) {
+            if (early.length >= MAX_EARLY_PACKETS) throw new ProtocolViolation(`more than ${MAX_EARLY_PACKETS} packets before delivery resumed`);
+            early.push(packet);
             return;
           }
           this.session.handle(packet);
@@ -263,12 +278,12 @@ export class MqttClient {
       return refusal.persistent ? this.backoff.max() : this.backoff.next();
     }
 
-    accepted = true;
     this.connected = true;
     this.counters.connects++;
     const connectedAt = this.now();
     this.connectedAt = Date.now();
-    keepalive.start();
+    // Closed in the same read as the CONNACK (bytes it should not have sent): no pings on a dead socket.
+    if (connection.isOpen) keepalive.start();
     logger.info('connected to broker', { broker: target, sessionPresent: ack.sessionPresent });
     const { topic, online } = this.options.status;
     this.session
@@ -276,6 +291,15 @@ export class MqttClient {
       .then(() => {
         // attach returns early, without a link, when the connection died meanwhile.
         if (this.connection !== connection || !connection.isOpen) return;
+        const held = early ?? [];
+        early = null;
+        try {
+          for (const packet of held) this.session.handle(packet);
+        } catch (err) {
+          if (err instanceof ProtocolViolation) connection.close(`protocol violation: ${err.message}`, 'protocol');
+          else connection.close(`packet handler failed: ${String(err)}`);
+          return;
+        }
         void this.subscribe(target);
         this.notifyConnect(ack.sessionPresent);
       })
