@@ -127,13 +127,18 @@ export function createServices(deps: ServiceDeps): Services {
   };
 
   const health = (): Health => judgeHealth(snapshot(), config.metrics.healthWindowMs);
+  /** /status.json, and the `status` command's answer. */
+  const statusDocument = (): Record<string, unknown> => {
+    const s = snapshot();
+    return { ...s, health: judgeHealth(s, config.metrics.healthWindowMs), healthWindowMs: config.metrics.healthWindowMs };
+  };
 
   // --- remote commands
   const router = config.commands.enabled
     ? new CommandRouter({
         topic: config.commands.topic,
         handlers: builtInHandlers({
-          status: () => ({ ...snapshot(), health: health() }),
+          status: statusDocument,
           get serial() {
             const writers = new Map<string, SerialWriter>();
             for (const { config: sourceConfig, source } of deps.sources()) if (sourceConfig.type === 'serial' && isSerialWriter(source)) writers.set(source.name, source);
@@ -225,10 +230,7 @@ export function createServices(deps: ServiceDeps): Services {
               },
             };
           },
-          status: () => {
-            const s = snapshot();
-            return { ...s, health: judgeHealth(s, config.metrics.healthWindowMs), healthWindowMs: config.metrics.healthWindowMs };
-          },
+          status: statusDocument,
         },
         logger.child({ component: 'metrics' }),
       );

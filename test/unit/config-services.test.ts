@@ -1,9 +1,12 @@
 /** The metrics, homeassistant and commands sections: defaults, forms and field-named errors. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError } from '../../src/config/errors.js';
 import type { ConfigIssue } from '../../src/config/errors.js';
-import { parseConfig } from '../../src/config/load.js';
+import { loadConfig, parseConfig } from '../../src/config/load.js';
 import type { AgentConfig } from '../../src/config/types.js';
 
 const MINIMAL = { device: { id: 'gw-1' }, mqtt: { url: 'mqtt://broker.local' } };
@@ -75,4 +78,21 @@ void test('commands.topic: {device} expanded; a topic the agent publishes under 
   assert.deepEqual(await issues({ commands: { enabled: true }, status: { topic: 'sensorgate/{device}/cmd/status' } }), [
     'commands.topic: sensorgate/gw-1/cmd/status is published by the agent and would arrive back as a command: choose another commands.topic',
   ]);
+});
+
+void test('config/sensorgate.example.yaml: the commented metrics block, uncommented, means what its comments say', async () => {
+  const example = await readFile(new URL('../../../config/sensorgate.example.yaml', import.meta.url), 'utf8');
+  const uncommented = example.replace(/^# metrics:/m, 'metrics:').replace(/^# {3}(listen|healthWindow):/gm, '  $1:');
+  assert.notEqual(uncommented, example);
+  const dir = await mkdtemp(join(tmpdir(), 'sg-example-'));
+  try {
+    const file = join(dir, 'example.yaml');
+    await writeFile(file, uncommented);
+    const config = await loadConfig(file, {});
+    assert.deepEqual(config.metrics, { listen: { host: '127.0.0.1', port: 9464 }, healthWindowMs: 300_000 });
+    assert.deepEqual(config.homeassistant, { discovery: false, prefix: 'homeassistant' });
+    assert.deepEqual(config.commands, { enabled: false, topic: 'sensorgate/greenhouse-pi-01/cmd' });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
