@@ -19,6 +19,8 @@ import type { Source, SourceContext } from './sources/source.js';
 import { supervise } from './sources/supervisor.js';
 import type { SupervisedSource } from './sources/supervisor.js';
 import { openTransport } from './transport/socket.js';
+import { createServices } from './services.js';
+import type { RunningSource, Services } from './services.js';
 
 /** How long a clean stop waits for the broker to acknowledge `offline`. */
 export const OFFLINE_ACK_WAIT_MS = 3_000;
@@ -26,6 +28,8 @@ export const OFFLINE_ACK_WAIT_MS = 3_000;
 export interface Agent {
   readonly outbox: Outbox;
   readonly client: MqttClient;
+  /** Metrics listener, Home Assistant discovery, remote commands (each off unless configured). */
+  readonly services: Services;
   /** Clean stop; resolves when the store is closed. Safe to call more than once. */
   stop(): Promise<void>;
   /** Settles when every source has finished (stopped or ran out of readings). */
@@ -80,6 +84,20 @@ export async function startAgent(config: AgentConfig, options: AgentOptions): Pr
   const backlog = outbox.stats();
   logger.info('store opened', { path: config.store.path, messages: backlog.messages, bytes: backlog.bytes });
 
+  const running: RunningSource[] = [];
+  const services = createServices({
+    config,
+    logger,
+    outbox,
+    // Called only once the client below exists (on connect, messages and requests).
+    client: () => client,
+    sources: () => running,
+    topics: (source) => {
+      const rule = sourceRule(config, source);
+      return { source: source.name, topic: rule.topic, mode: rule.mode ?? 'reading', qos: rule.qos, batched: config.publish.batch !== undefined && (rule.mode ?? 'reading') === 'reading' };
+    },
+  });
+
   const { mqtt } = config;
   const client = new MqttClient(
     {
@@ -96,8 +114,13 @@ export async function startAgent(config: AgentConfig, options: AgentOptions): Pr
       reconnect: mqtt.reconnect,
       maxIncomingPacketBytes: mqtt.maxIncomingPacketBytes,
       status: config.status,
-      // Commands arrive here in a later release; until then an incoming message is only logged.
-      onMessage: options.onMessage ?? ((m) => logger.debug('incoming message', { topic: m.topic, qos: m.qos, bytes: m.payload.length })),
+      onMessage: (m) => {
+        logger.debug('incoming message', { topic: m.topic, qos: m.qos, bytes: m.payload.length });
+        services.onMessage(m);
+        options.onMessage?.(m);
+      },
+      subscriptions: services.subscriptions,
+      onConnect: () => services.onConnect(),
     },
     outbox,
     { openTransport, logger: logger.child({ component: 'mqtt' }) },
@@ -118,21 +141,28 @@ export async function startAgent(config: AgentConfig, options: AgentOptions): Pr
     // A restarted source resumes from the state it last handed over (committed, or in an open batch).
     const sink = publisher.source(source.name, await outbox.readSourceState(source.name), sourceRule(config, sourceConfig));
     const context: SourceContext = {
-      emit: (readings, state) => sink.emit(readings, state),
+      emit: async (readings, state) => {
+        await sink.emit(readings, state);
+        services.noteReadings(source.name, readings);
+      },
       get initialState() {
         return sink.resumeState;
       },
       logger: logger.child({ source: source.name }),
       signal: stopSources.signal,
     };
-    supervised.push(supervise(source, context));
+    const handle = supervise(source, context);
+    supervised.push(handle);
+    running.push({ config: sourceConfig, source, supervised: handle });
   }
   const sourcesDone = Promise.all(supervised.map((s) => s.done)).then(() => undefined);
+  await services.start();
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       logger.info('stopping');
+      await services.stop();
       stopSources.abort();
       // A reading already handed over is committed before the client goes: sources finish
       // their emits, then the open batches are written.
@@ -147,5 +177,5 @@ export async function startAgent(config: AgentConfig, options: AgentOptions): Pr
     return stopping;
   };
 
-  return { outbox, client, stop, sourcesDone };
+  return { outbox, client, services, stop, sourcesDone };
 }

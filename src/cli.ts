@@ -30,10 +30,15 @@ Usage:
   sensorgate ports                 list serial ports, with their /dev/serial/by-id names
   sensorgate repair --config FILE  repair a store that will not open (stop the agent first;
                                    the directory is copied to <store.path>.backup-<time> first)
+  sensorgate status --config FILE  ask the running agent (metrics.listen): link, queue, sources
+  sensorgate queue  --config FILE  what waits in a stopped agent's store [--peek N] [--purge --yes]
   sensorgate --help | --version
 
 Options:
   -c, --config FILE   YAML (.yaml/.yml) or JSON (.json) configuration
+      --url URL       status: the agent's /status.json (instead of metrics.listen)
+      --peek N        queue: also show the N oldest messages
+      --purge --yes   queue: delete every queued message (not those in flight)
   -h, --help          show this help
   -v, --version       print the version
 
@@ -55,6 +60,10 @@ function fail(message: string, code: number): never {
 interface Args {
   command: string | undefined;
   config: string | undefined;
+  url: string | undefined;
+  peek: string | undefined;
+  purge: boolean;
+  yes: boolean;
   help: boolean;
   version: boolean;
 }
@@ -66,12 +75,16 @@ function parse(argv: string[]): Args {
       allowPositionals: true,
       options: {
         config: { type: 'string', short: 'c' },
+        url: { type: 'string' },
+        peek: { type: 'string' },
+        purge: { type: 'boolean', default: false },
+        yes: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
     });
     if (positionals.length > 1) fail(`unexpected argument "${positionals[1]}" (see sensorgate --help)`, EXIT_USAGE);
-    return { command: positionals[0], config: values.config, help: values.help, version: values.version };
+    return { command: positionals[0], config: values.config, help: values.help, version: values.version, url: values.url, peek: values.peek, purge: values.purge, yes: values.yes };
   } catch (err) {
     return fail(`${(err as Error).message} (see sensorgate --help)`, EXIT_USAGE);
   }
@@ -145,6 +158,34 @@ async function ports(): Promise<void> {
   process.stdout.write(formatPortList(await listSerialPorts(root), root));
 }
 
+async function status(args: Args): Promise<void> {
+  const { fetchStatus, formatStatus, statusUrl } = await import('./operator/status.js');
+  let url = args.url;
+  if (url === undefined) {
+    const where = statusUrl(await load(args.config), args.config ?? '');
+    if (typeof where !== 'string') fail(where.problem, EXIT_FAILURE);
+    url = where;
+  }
+  const document = await fetchStatus(url);
+  if ('problem' in document) fail(document.problem, EXIT_FAILURE);
+  process.stdout.write(formatStatus(document));
+}
+
+async function queue(args: Args): Promise<void> {
+  const peek = args.peek === undefined ? undefined : Number(args.peek);
+  if (peek !== undefined && !(Number.isSafeInteger(peek) && peek > 0)) fail('--peek takes a positive whole number', EXIT_USAGE);
+  const config = await load(args.config);
+  const { runQueueCommand } = await import('./operator/queue.js');
+  process.exitCode = await runQueueCommand({
+    storePath: config.store.path,
+    ...(peek !== undefined && { peek }),
+    purge: args.purge,
+    yes: args.yes,
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+  });
+}
+
 async function main(): Promise<void> {
   const args = parse(process.argv.slice(2));
   if (args.version) {
@@ -177,6 +218,10 @@ async function main(): Promise<void> {
       );
       return;
     }
+    case 'status':
+      return status(args);
+    case 'queue':
+      return queue(args);
     default:
       fail(`unknown command "${args.command}" (see sensorgate --help)`, EXIT_USAGE);
   }

@@ -18,6 +18,7 @@ import { sourcePublishSchema } from './sources/publish.js';
 import type { AgentConfig, BatchConfig, LogConfig, MqttConfig, PublishConfig, SimulatedSourceConfig, SourceConfig, TlsConfig } from './types.js';
 import { formatDuration, formatSize, MAX_TIMER_MS, parseDuration, parseSize } from './units.js';
 import { serialSourceSchema } from './sources/serial.js';
+import { commandsSectionSchema, commandTopicClash, homeAssistantSectionSchema, metricsSectionSchema, resolveCommands } from './services.js';
 
 // ---------------------------------------------------------------------------------------------
 // Defaults
@@ -488,6 +489,9 @@ export function configSchema(context: SchemaContext) {
       status: section(statusSection),
       store: section(storeSection(context)),
       publish: section(publishSection),
+      metrics: section(metricsSectionSchema()),
+      homeassistant: section(homeAssistantSectionSchema()),
+      commands: section(commandsSectionSchema()),
       sources: z.preprocess((value) => value ?? [], sourcesSchema(context)),
       log: section(logSection),
     })
@@ -503,6 +507,18 @@ export function configSchema(context: SchemaContext) {
         });
       },
       { when: fieldsValid('device', 'status', 'publish', 'sources') },
+    )
+    .superRefine(
+      (file, ctx) => {
+        if (!file.commands.enabled) return;
+        const device = file.device.id;
+        const commandTopic = resolveCommands(file.commands, device).topic;
+        const published = [expandTemplate(file.status.topic, { device })];
+        for (const source of file.sources) published.push(expandTemplate(source.publish?.topic ?? file.publish.topic, { device, source: source.name, field: 'field' }));
+        const clash = published.map((topic) => commandTopicClash(commandTopic, topic)).find((problem) => problem !== undefined);
+        if (clash !== undefined) ctx.addIssue({ code: 'custom', path: ['commands', 'topic'], message: clash });
+      },
+      { when: fieldsValid('device', 'status', 'publish', 'sources', 'commands') },
     )
     .transform((file): AgentConfig => {
       const { mqtt } = file;
@@ -532,6 +548,9 @@ export function configSchema(context: SchemaContext) {
         status: { ...file.status, topic: expandTemplate(file.status.topic, { device: file.device.id }) },
         store: file.store,
         publish: file.publish,
+        metrics: file.metrics,
+        homeassistant: file.homeassistant,
+        commands: resolveCommands(file.commands, file.device.id),
         sources,
         log: file.log,
       };

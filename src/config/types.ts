@@ -9,8 +9,9 @@ import type { GpioSourceConfig } from './sources/gpio.js';
 import type { OneWireSourceConfig } from './sources/onewire.js';
 import type { SourcePublishConfig } from './sources/publish.js';
 import type { SerialSourceConfig } from './sources/serial.js';
+import type { CommandsConfig, HomeAssistantConfig, MetricsConfig } from './services.js';
 
-export type { GpioSourceConfig, OneWireSourceConfig, SerialSourceConfig, SourcePublishConfig };
+export type { CommandsConfig, GpioSourceConfig, HomeAssistantConfig, MetricsConfig, OneWireSourceConfig, SerialSourceConfig, SourcePublishConfig };
 
 export interface TlsConfig {
   /** Absolute file paths (relative ones resolved against the config file's directory); contents are read when connecting. */
@@ -110,6 +111,9 @@ export interface AgentConfig {
   status: StatusConfig;
   store: StoreConfig;
   publish: PublishConfig;
+  metrics: MetricsConfig;
+  homeassistant: HomeAssistantConfig;
+  commands: CommandsConfig;
   sources: SourceConfig[];
   log: LogConfig;
 }

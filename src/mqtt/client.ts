@@ -12,8 +12,8 @@ import { MqttConnection, ProtocolViolation } from './connection.js';
 import type { CloseCause } from './connection.js';
 import { KeepaliveMonitor } from './keepalive.js';
 import { PublishRateLimiter } from './publish-rate.js';
-import type { IncomingMessage } from './session.js';
-import { Session } from './session.js';
+import type { IncomingMessage, Subscription } from './session.js';
+import { Session, SUBACK_FAILURE } from './session.js';
 import type { DrainOrder, OutgoingMessage, SessionStore } from './store.js';
 
 export interface StatusMessages {
@@ -39,6 +39,14 @@ export interface ClientOptions {
   maxIncomingPacketBytes: number;
   status: StatusMessages;
   onMessage?: (message: IncomingMessage) => void;
+  /**
+   * Subscribed after every CONNACK, whether or not the broker kept our session: a kept session
+   * has the subscriptions of the last run's config, which may have changed since, and a
+   * SUBSCRIBE for a filter the session already has just replaces it.
+   */
+  subscriptions?: readonly Subscription[];
+  /** Called after each CONNACK once delivery has resumed, so publishControl works (discovery configs). */
+  onConnect?: (info: { sessionPresent: boolean }) => void;
 }
 
 export interface ClientDeps {
@@ -58,6 +66,11 @@ export const STABLE_CONNECTION_MS = 30_000;
 /** Drops this soon after CONNACK, several in a row, look like a client id clash. */
 const QUICK_DROP_MS = 5_000;
 const QUICK_DROPS_BEFORE_WARNING = 3;
+/**
+ * Packets held between CONNACK and the session resuming (a disk read). A kept session's queued
+ * messages follow CONNACK at once, often in the same read; the broker's window bounds them.
+ */
+const MAX_EARLY_PACKETS = 256;
 
 export interface ClientCounters {
   connects: number;
@@ -76,6 +89,7 @@ export class MqttClient {
   private loop: Promise<void> | null = null;
   private wakeSleep: (() => void) | null = null;
   private quickDrops = 0;
+  private connectedAt: number | null = null;
   readonly counters: ClientCounters = { connects: 0, reconnects: 0, refusals: 0, protocolErrors: 0 };
 
   constructor(
@@ -105,6 +119,26 @@ export class MqttClient {
 
   get sessionCounters(): Session['counters'] {
     return this.session.counters;
+  }
+
+  /** Epoch ms of the CONNACK of the current connection; null while disconnected. */
+  get connectedSince(): number | null {
+    return this.connected ? this.connectedAt : null;
+  }
+
+  /** Epoch ms when the broker last took a stored message; null before the first (this run). */
+  get lastDeliveryAt(): number | null {
+    return this.session.lastDeliveryAt;
+  }
+
+  /**
+   * A message that is not stored (discovery configs, command results): sent ahead of stored
+   * messages within the inflight limit, at QoS 1 or 2. Resolves true once acknowledged, false
+   * when the connection goes first or there is none; it is never resent.
+   */
+  publishControl(message: OutgoingMessage): Promise<boolean> {
+    if (!this.connected || this.stopping) return Promise.resolve(false);
+    return this.session.publishControl(message);
   }
 
   start(): void {
@@ -178,6 +212,8 @@ export class MqttClient {
     let closeResolve: (end: ConnectionEnd) => void = () => undefined;
     const closed = new Promise<ConnectionEnd>((resolve) => (closeResolve = resolve));
     let accepted = false;
+    // Packets after CONNACK until the session is attached; null once they went to the session.
+    let early: Packet[] | null = [];
 
     const keepalive = new KeepaliveMonitor(
       { keepaliveMs: this.options.keepaliveMs, pingTimeoutMs: this.options.pingTimeoutMs, now: this.now },
@@ -188,7 +224,9 @@ export class MqttClient {
         get lastReceivedAt() {
           return connection.lastReceivedAt;
         },
-        sendPing: (onFlushed) => connection.send({ cmd: 'pingreq' }, onFlushed),
+        sendPing: (onFlushed) => {
+          if (connection.isOpen) connection.send({ cmd: 'pingreq' }, onFlushed);
+        },
         dead: (reason) => connection.close(`link dead: ${reason}`),
       },
     );
@@ -201,7 +239,13 @@ export class MqttClient {
         onPacket: (packet: Packet) => {
           if (!accepted) {
             if (packet.cmd !== 'connack') throw new ProtocolViolation(`${packet.cmd.toUpperCase()} before CONNACK`);
+            accepted = true;
             connackResolve(packet);
+            return;
+          }
+          if (early !== null) {
+            if (early.length >= MAX_EARLY_PACKETS) throw new ProtocolViolation(`more than ${MAX_EARLY_PACKETS} packets before delivery resumed`);
+            early.push(packet);
             return;
           }
           this.session.handle(packet);
@@ -244,15 +288,31 @@ export class MqttClient {
       return refusal.persistent ? this.backoff.max() : this.backoff.next();
     }
 
-    accepted = true;
     this.connected = true;
     this.counters.connects++;
     const connectedAt = this.now();
-    keepalive.start();
+    this.connectedAt = Date.now();
+    // Closed in the same read as the CONNACK (bytes it should not have sent): no pings on a dead socket.
+    if (connection.isOpen) keepalive.start();
     logger.info('connected to broker', { broker: target, sessionPresent: ack.sessionPresent });
     const { topic, online } = this.options.status;
     this.session
       .attach(connection, ack.sessionPresent, [{ topic, payload: Buffer.from(online), qos: 1, retain: true }])
+      .then(() => {
+        // attach returns early, without a link, when the connection died meanwhile.
+        if (this.connection !== connection || !connection.isOpen) return;
+        const held = early ?? [];
+        early = null;
+        try {
+          for (const packet of held) this.session.handle(packet);
+        } catch (err) {
+          if (err instanceof ProtocolViolation) connection.close(`protocol violation: ${err.message}`, 'protocol');
+          else connection.close(`packet handler failed: ${String(err)}`);
+          return;
+        }
+        void this.subscribe(target);
+        this.notifyConnect(ack.sessionPresent);
+      })
       .catch((err: unknown) => {
         logger.error('cannot resume delivery from the store; reconnecting', { err });
         connection.close('store read failed');
@@ -268,6 +328,26 @@ export class MqttClient {
     if (upFor >= STABLE_CONNECTION_MS) this.backoff.reset();
     this.noteQuickDrop(upFor, end.cause);
     return this.backoff.next();
+  }
+
+  private async subscribe(broker: string): Promise<void> {
+    const subscriptions = this.options.subscriptions ?? [];
+    if (subscriptions.length === 0) return;
+    const granted = await this.session.subscribe(subscriptions);
+    if (granted === null) return; // the connection went first; the next CONNACK subscribes again
+    granted.forEach((code, i) => {
+      const topic = subscriptions[i]?.topic;
+      if (code === SUBACK_FAILURE) this.deps.logger.error('broker refused subscription; check the broker ACL for this client', { broker, topic });
+      else this.deps.logger.debug('subscribed', { topic, qos: code });
+    });
+  }
+
+  private notifyConnect(sessionPresent: boolean): void {
+    try {
+      this.options.onConnect?.({ sessionPresent });
+    } catch (err) {
+      this.deps.logger.error('connect handler failed', { err });
+    }
   }
 
   private noteQuickDrop(upForMs: number, cause: CloseCause): void {

@@ -3,7 +3,7 @@
  * after a reconnect, and the QoS 1/2 handshakes. Messages come only from the store; a
  * message leaves the store only when the broker has acknowledged it (invariant 2).
  */
-import type { IPublishPacket, Packet } from 'mqtt-packet';
+import type { IPublishPacket, ISubackPacket, Packet } from 'mqtt-packet';
 import type { Logger } from '../observe/logger.js';
 import { RateLimitedLog } from '../observe/logger.js';
 import { ProtocolViolation } from './connection.js';
@@ -27,6 +27,15 @@ export interface IncomingMessage {
   qos: QoS;
   retain: boolean;
 }
+
+export interface Subscription {
+  /** Topic filter; wildcards allowed. */
+  topic: string;
+  qos: QoS;
+}
+
+/** SUBACK return code for a refused subscription. */
+export const SUBACK_FAILURE = 0x80;
 
 export interface SessionOptions {
   /** Maximum unacknowledged QoS 1/2 publishes on the wire. */
@@ -69,6 +78,11 @@ interface ControlPublish {
   onDone: (acked: boolean) => void;
 }
 
+interface PendingSubscribe {
+  count: number;
+  resolve: (granted: number[] | null) => void;
+}
+
 /** How far ahead of the window we read from disk: bounded, so memory is flat (invariant 6). */
 const MIN_READ_AHEAD = 64;
 /** A full disk fails a store write per ack: one log line per kind per interval. */
@@ -84,6 +98,8 @@ export class Session {
   private readonly cursor: DrainCursor;
   private readonly settling = new Set<number>();
   private readonly controls: ControlPublish[] = [];
+  private readonly subscribing = new Map<number, PendingSubscribe>();
+  private lastDelivery: number | null = null;
   private pumping = false;
   private pumpAgain = false;
   private paused = false;
@@ -121,6 +137,11 @@ export class Session {
     return this.ids.size;
   }
 
+  /** Epoch ms when the broker last took a stored message (PUBACK, PUBCOMP, or a QoS 0 written); null before the first. */
+  get lastDeliveryAt(): number | null {
+    return this.lastDelivery;
+  }
+
   /**
    * Starts delivering over a connection whose CONNACK was accepted. `first` control
    * publishes (the online status) go out before any stored message.
@@ -129,6 +150,10 @@ export class Session {
     this.reset();
     const gen = this.generation;
     this.sessionPresent = sessionPresent;
+    // Without a session the broker resends none of our incoming QoS 2 messages either; an id
+    // kept from then would swallow the next message that happens to use it. Queued ahead of
+    // any incoming packet of this connection (they are chained behind it).
+    if (!sessionPresent) this.clearIncoming();
     // The link stays invisible to the pump until the replay window is known: an append
     // during the awaits below must not send anything ahead of the status or the replay.
     // The first read comes before any id is handed out, so restored ids are reserved first
@@ -169,6 +194,29 @@ export class Session {
     });
   }
 
+  /**
+   * Sends one SUBSCRIBE for `subscriptions` (under a packet id no publish is using) and resolves
+   * with the broker's return code for each (0-2: granted QoS, 0x80: refused), or null when the
+   * connection went first. Not counted in the inflight window: it is not a PUBLISH.
+   */
+  subscribe(subscriptions: readonly Subscription[]): Promise<number[] | null> {
+    const link = this.link;
+    if (link === null || !link.isOpen || subscriptions.length === 0) return Promise.resolve(null);
+    const packetId = this.ids.allocate();
+    if (packetId === null) return Promise.resolve(null);
+    return new Promise<number[] | null>((resolve) => {
+      this.subscribing.set(packetId, { count: subscriptions.length, resolve });
+      try {
+        link.send({ cmd: 'subscribe', messageId: packetId, subscriptions: subscriptions.map(({ topic, qos }) => ({ topic, qos })) });
+      } catch (err) {
+        this.subscribing.delete(packetId);
+        this.ids.release(packetId);
+        this.options.logger.error('cannot encode SUBSCRIBE', { err });
+        resolve(null);
+      }
+    });
+  }
+
   /** Everything that arrives after CONNACK. Throws ProtocolViolation for what the broker must not send. */
   handle(packet: Packet): void {
     switch (packet.cmd) {
@@ -182,6 +230,8 @@ export class Session {
         return this.onIncomingPublish(packet);
       case 'pubrel':
         return this.onIncomingPubrel(this.requireId(packet.messageId, 'PUBREL'));
+      case 'suback':
+        return this.onSuback(packet);
       case 'pingresp':
         return;
       default:
@@ -194,6 +244,8 @@ export class Session {
     this.link = null;
     for (const entry of this.window.values()) entry.onDone?.(false);
     for (const control of this.controls.splice(0)) control.onDone(false);
+    for (const pending of this.subscribing.values()) pending.resolve(null);
+    this.subscribing.clear();
     this.window.clear();
     this.ids.clear();
     this.cursor.reset();
@@ -358,7 +410,15 @@ export class Session {
       const { message } = control;
       const qos = message.qos === 0 ? 1 : message.qos;
       this.window.set(packetId, { packetId, qos, phase: 'published', seq: null, onDone: control.onDone });
-      link.send({ cmd: 'publish', topic: message.topic, payload: message.payload, qos, retain: message.retain, dup: false, messageId: packetId });
+      try {
+        link.send({ cmd: 'publish', topic: message.topic, payload: message.payload, qos, retain: message.retain, dup: false, messageId: packetId });
+      } catch (err) {
+        // Not a valid packet (a caller's bug): its slot and id must not stay taken.
+        this.forget(packetId);
+        control.onDone(false);
+        this.options.logger.error('control message cannot be sent as a valid MQTT packet; dropped', { topic: message.topic, err });
+        continue;
+      }
       sent++;
     }
     this.options.publishRate?.record(sent);
@@ -369,9 +429,10 @@ export class Session {
     const resend = message.flight !== undefined;
     try {
       if (entry === null) {
-        link.send({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: 0, retain: message.retain, dup: false }, () =>
-          this.settle(message.seq),
-        );
+        link.send({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: 0, retain: message.retain, dup: false }, () => {
+          this.lastDelivery = Date.now();
+          this.settle(message.seq);
+        });
         this.counters.qos0Written++;
         return;
       }
@@ -435,11 +496,13 @@ export class Session {
       // to another message now and the delete failed, the replay after a reconnect would send
       // PUBREL for it, and the broker would release the other message under it.
       this.counters.acked++;
+      this.lastDelivery = Date.now();
       this.settle(entry.seq, packetId);
     } else {
       this.ids.release(packetId);
       if (entry.seq !== null) {
         this.counters.acked++;
+        this.lastDelivery = Date.now();
         this.settle(entry.seq);
       }
     }
@@ -480,6 +543,23 @@ export class Session {
       throw new ProtocolViolation(`PUBCOMP for packet id ${packetId}, which has no released QoS 2 publish`);
     }
     this.finish(packetId);
+  }
+
+  private onSuback(packet: ISubackPacket): void {
+    const packetId = this.requireId(packet.messageId, 'SUBACK');
+    const pending = this.subscribing.get(packetId);
+    if (pending === undefined) throw new ProtocolViolation(`SUBACK for packet id ${packetId}, which has no SUBSCRIBE pending`);
+    const granted = packet.granted.map((code) => (typeof code === 'number' ? code : SUBACK_FAILURE));
+    if (granted.length !== pending.count) throw new ProtocolViolation(`SUBACK with ${granted.length} return codes for ${pending.count} subscriptions`);
+    this.subscribing.delete(packetId);
+    this.ids.release(packetId);
+    pending.resolve(granted);
+  }
+
+  private clearIncoming(): void {
+    this.incomingChain = this.incomingChain
+      .then(() => this.store.incomingQos2.clear())
+      .catch((err: unknown) => this.options.logger.error('could not clear incoming QoS 2 ids after the broker lost our session', { err }));
   }
 
   private onIncomingPublish(packet: IPublishPacket): void {

@@ -84,4 +84,6 @@ export interface IncomingQos2Store {
   has(packetId: number): Promise<boolean>;
   add(packetId: number): Promise<void>;
   remove(packetId: number): Promise<void>;
+  /** Forget every id: the broker reported no session, so it will resend none of them. */
+  clear(): Promise<void>;
 }

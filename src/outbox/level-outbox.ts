@@ -17,7 +17,7 @@ import { OutboxClosedError, OutboxOpenError, lockedMessage, toOpenError } from '
 import { lockState } from './lock.js';
 import { BookkeepingWatch, logFileBytes } from './housekeeping.js';
 import { SizeCache } from './size-cache.js';
-import { MSG, incomingKey, msgKey, parseSeq, spaceRange, stateKey } from './keys.js';
+import { INCOMING, MSG, incomingKey, msgKey, parseSeq, spaceRange, stateKey } from './keys.js';
 import { compactRange, level0Files, levelTuning, openDb } from './leveldb.js';
 import type { LevelTuning } from './leveldb.js';
 import { BatchPlanner } from './plan.js';
@@ -190,6 +190,7 @@ export class LevelOutbox implements Outbox {
       has: (packetId) => this.hasIncoming(packetId),
       add: (packetId) => this.setIncoming(packetId, true),
       remove: (packetId) => this.setIncoming(packetId, false),
+      clear: () => this.clearIncoming(),
     };
   }
 
@@ -632,6 +633,13 @@ export class LevelOutbox implements Outbox {
     checkPacketId(packetId);
     const operation = present ? 'incomingQos2.add' : 'incomingQos2.remove';
     await this.enqueue({ kind: 'key', key: incomingKey(packetId), value: present ? PRESENT : null }, operation);
+  }
+
+  /** At most 65535 tiny keys, normally none or a few; the deletes ride one batch. */
+  private async clearIncoming(): Promise<void> {
+    if (this.closed) throw new OutboxClosedError('incomingQos2.clear');
+    const keys = await this.track(this.db.keys(spaceRange(INCOMING)).all());
+    await Promise.all(keys.map((key) => this.enqueue({ kind: 'key', key, value: null }, 'incomingQos2.clear')));
   }
 }
 

@@ -70,6 +70,9 @@ void test('a minimal config gets every default', async () => {
       drain: 'oldest-first',
     },
     publish: { qos: 1, retain: false, topic: 'sensorgate/{device}/{source}', mode: 'reading' },
+    metrics: { healthWindowMs: 300_000 },
+    homeassistant: { discovery: false, prefix: 'homeassistant' },
+    commands: { enabled: false, topic: 'sensorgate/gw-1/cmd' },
     sources: [],
     log: { level: 'info', format: 'auto' },
   };

@@ -31,6 +31,12 @@ export class OneWireSource implements Source {
     this.name = options.name;
   }
 
+  /** For metrics: rejected probe reads by problem, and `parseErrors`, those the probe's data was bad for (not a vanished probe). */
+  stats(): Readonly<Record<string, number>> {
+    const p = this.problems;
+    return { ...p, parseErrors: p.crc + p['power-on'] + p['no-response'] + p['out-of-range'] + p.garbage };
+  }
+
   async run(context: SourceContext): Promise<void> {
     const { intervalMs } = this.options;
     let due = Date.now();

@@ -55,7 +55,14 @@ export type SerialStats = {
   unsolicitedLines: number;
   polls: number;
   pollTimeouts: number;
+  /** Commands written to the device on request (`serial-write`). */
+  writes: number;
+  /** 1 while the port is open, else 0. */
+  portOpen: number;
 };
+
+/** Most bytes one write() takes: a command for a sensor, not a firmware upload. */
+export const MAX_SERIAL_WRITE_BYTES = 4_096;
 
 export interface SerialSourceOptions extends SerialSourceSpec {
   /** Default: node-serialport's native binding. */
@@ -94,9 +101,13 @@ export class SerialSource implements Source {
     unsolicitedLines: 0,
     polls: 0,
     pollTimeouts: 0,
+    writes: 0,
+    portOpen: 0,
   };
   private readonly problemLog = new RateLimitedLog(PROBLEM_LOG_INTERVAL_MS);
   private pending: PendingReply | undefined;
+  /** The open port, for write(); undefined while closed. */
+  private link: SerialLink | undefined;
 
   constructor(private readonly options: SerialSourceOptions) {
     this.name = options.name;
@@ -113,7 +124,20 @@ export class SerialSource implements Source {
   }
 
   stats(): Readonly<SerialStats> {
-    return { ...this.counters };
+    return { ...this.counters, portOpen: this.link === undefined ? 0 : 1 };
+  }
+
+  /**
+   * Writes bytes to the device (a command for a sensor that takes them). Rejects when the port
+   * is not open. In poll mode the bytes may land between a poll command and its reply; a reply
+   * they provoke while no poll is waiting is dropped as unsolicited.
+   */
+  async write(data: Buffer): Promise<void> {
+    const link = this.link;
+    if (link === undefined) throw new Error(`serial port ${this.options.path} is not open`);
+    if (data.length === 0 || data.length > MAX_SERIAL_WRITE_BYTES) throw new RangeError(`a serial write takes 1 to ${MAX_SERIAL_WRITE_BYTES} bytes (got ${data.length})`);
+    await link.write(data);
+    this.counters.writes++;
   }
 
   async run(context: SourceContext): Promise<void> {
@@ -178,6 +202,14 @@ export class SerialSource implements Source {
     const closed = new Promise<void>((resolve) => {
       ended.signal.addEventListener('abort', () => void link.close().then(resolve, () => resolve()), { once: true });
     });
+    this.link = link;
+    ended.signal.addEventListener(
+      'abort',
+      () => {
+        this.link = undefined;
+      },
+      { once: true },
+    );
     const loops = [this.readLoop(link, framer, context, ended.signal)];
     if (this.command !== undefined) loops.push(this.pollLoop(link, this.command, framer, context, ended.signal));
     const results = await Promise.allSettled(loops.map((loop) => loop.finally(stop)));
