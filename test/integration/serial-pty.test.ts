@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FieldSpecs } from '../../src/sources/fields.js';
+import { systemBinding } from '../../src/sources/serial/binding.js';
 import type { ParserSpec } from '../../src/sources/serial/parsers/index.js';
 import { SerialSource } from '../../src/sources/serial/source.js';
 import type { SerialSourceOptions } from '../../src/sources/serial/source.js';
@@ -13,7 +14,7 @@ import { createPty } from '../support/pty.js';
 import type { PtyDevice } from '../support/pty.js';
 import { runSource } from '../support/source-context.js';
 import type { RunningSource } from '../support/source-context.js';
-import { sleep, waitUntil } from '../support/wait.js';
+import { sleep, waitUntil, withTimeout } from '../support/wait.js';
 
 const TIMEOUT = { timeout: 60_000 };
 
@@ -255,6 +256,34 @@ void test('unplug and replug: the source notices, retries, reopens and reads aga
   await pty.write('\nT=3\n');
   await run.waitForReadings(3, 5_000);
   assert.equal(run.countLogs('serial port not found, retrying'), 2, 'each outage logs "not found" once (first attempt), not once per retry');
+});
+
+// node-serialport's own read spins on the 0-byte reads of a hung-up tty and never rejects when
+// the hangup comes while no read waits in its poller (see src/sources/serial/unix-link.ts).
+void test('a hangup while no read is waiting: the next read rejects instead of spinning', TIMEOUT, async (t) => {
+  const pty = await createPty({ t });
+  const link = await (await systemBinding()).open({ path: pty.path, baudRate: 9600, dataBits: 8, parity: 'none', stopBits: 1, rtscts: false });
+  t.after(() => link.close().catch(() => undefined));
+  const buffer = Buffer.alloc(64);
+  await pty.write('T=1\n');
+  const { bytesRead } = await withTimeout(link.read(buffer, 0, buffer.length), 5_000, 'the first read');
+  assert.ok(bytesRead > 0);
+  await pty.unplug(); // socat has exited and the pty is gone before the next read starts
+  await assert.rejects(withTimeout(link.read(buffer, 0, buffer.length), 5_000, 'the read after the hangup'), /hung up/);
+});
+
+void test('an unplug while the source is committing is noticed by the read alone (path check off)', TIMEOUT, async (t) => {
+  const pty = await createPty({ t });
+  const source = serialSource(pty.path, { type: 'kv' }, { deviceCheckMs: 0 });
+  const run = runSource(source, { t, emitDelayMs: 1_500 });
+  await run.waitForLog('serial port opened', 10_000);
+  await pty.write('\nT=1\n');
+  await waitUntil(() => source.stats().bytesRead >= 5, 5_000, 'the line read; its emit is pending');
+  await pty.unplug();
+  const closed = await run.waitForLog('serial port closed/unplugged', 10_000);
+  assert.match(String((closed.fields.err as { message?: string }).message), /hung up/);
+  await run.waitForLog('serial port not found, retrying', 5_000);
+  assert.deepEqual(fieldsOf(run), [{ T: 1 }], 'the reading read before the unplug was emitted');
 });
 
 void test('a port absent at start is opened when it appears', TIMEOUT, async (t) => {

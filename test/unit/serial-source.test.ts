@@ -3,12 +3,15 @@
  * the retry loop, open problems, clean stop and failing emits, exactly and without timing luck.
  * The same source on real ptys is in test/integration/serial-pty.test.ts.
  */
+import { rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SerialBinding, SerialLink, SerialOpenOptions } from '../../src/sources/serial/binding.js';
 import { SerialSource } from '../../src/sources/serial/source.js';
 import type { SerialSourceOptions } from '../../src/sources/serial/source.js';
 import { runSource } from '../support/source-context.js';
+import { makeTempDir } from '../support/temp.js';
 import { sleep, waitUntil } from '../support/wait.js';
 
 class FakeLink implements SerialLink {
@@ -101,6 +104,7 @@ function source(binding: SerialBinding, extra: Partial<SerialSourceOptions> = {}
     binding,
     retry: { minMs: 20, maxMs: 160 },
     random: () => 1, // no jitter: delays are exactly min, 2·min, ... max
+    deviceCheckMs: 0, // /dev/ttyUSB9 does not exist; the path check has its own tests on real files
     ...extra,
   });
 }
@@ -218,4 +222,61 @@ void test('polling: a reply is one line after the command; what came before is d
   assert.deepEqual({ ...run.readings[0]?.fields }, { T: 5 });
   assert.equal(src.stats().partialLines, 1);
   assert.equal(link.writes.length, 1, 'one command, no second before the interval');
+});
+
+/** A "device" the path check can see: a symlink (as /dev/serial/by-id/...) to a file in a temp dir. */
+async function devicePath(t: Parameters<typeof makeTempDir>[1]): Promise<{ path: string; dir: string }> {
+  const dir = await makeTempDir('serial-watch', t);
+  await writeFile(join(dir, 'ttyUSB0'), '');
+  const path = join(dir, 'by-id-sensor');
+  await symlink(join(dir, 'ttyUSB0'), path);
+  return { path, dir };
+}
+
+// FakeLink's read never rejects on its own: only the path check can end these sessions.
+void test('path check: a port whose path disappears is closed and reopened, though its read never failed', { timeout: 10_000 }, async (t) => {
+  const { path, dir } = await devicePath(t);
+  const binding = new FakeBinding((attempt) => (attempt === 1 ? new FakeLink() : enoent()));
+  const src = source(binding, { path, deviceCheckMs: 20 });
+  const run = runSource(src, { t });
+  await run.waitForLog('serial port opened', 2_000);
+  await waitUntil(() => binding.links[0]?.reading, 2_000, 'a pending read');
+  await sleep(100); // several checks with the path in place
+  await rm(join(dir, 'ttyUSB0')); // the link dangles, as a by-id link does after an unplug until udev removes it
+  const closed = await run.waitForLog('serial port closed/unplugged', 5_000);
+  assert.equal(binding.links[0]?.closed, true, 'the link was closed, so the pending read ended');
+  assert.match(String((closed.fields.err as { message?: string }).message), /is gone/);
+  await waitUntil(() => binding.opens.length >= 2, 2_000, 'the reconnect loop took over');
+  assert.equal(src.stats().disconnects, 1);
+});
+
+void test('path check: a path that now names a different device closes the port', { timeout: 10_000 }, async (t) => {
+  const { path, dir } = await devicePath(t);
+  const binding = new FakeBinding(() => new FakeLink());
+  const run = runSource(source(binding, { path, deviceCheckMs: 20 }), { t });
+  await run.waitForLog('serial port opened', 2_000);
+  await sleep(100);
+  // The by-id link now points at another node (a replug that got a new ttyUSB number).
+  await writeFile(join(dir, 'ttyUSB1'), '');
+  await symlink(join(dir, 'ttyUSB1'), join(dir, 'next-link'));
+  await rename(join(dir, 'next-link'), path);
+  const closed = await run.waitForLog('serial port closed/unplugged', 5_000);
+  assert.equal(binding.links[0]?.closed, true);
+  assert.match(String((closed.fields.err as { message?: string }).message), /different device/);
+  await waitUntil(() => binding.links.length === 2, 2_000, 'reopened');
+});
+
+void test('path check: it never fires while the path stays', { timeout: 10_000 }, async (t) => {
+  const { path } = await devicePath(t);
+  const binding = new FakeBinding(() => new FakeLink());
+  const src = source(binding, { path, deviceCheckMs: 10 });
+  const run = runSource(src, { t });
+  await run.waitForLog('serial port opened', 2_000);
+  await sleep(500); // ~50 checks
+  assert.equal(binding.links[0]?.closed, false);
+  assert.equal(binding.opens.length, 1);
+  assert.equal(src.stats().disconnects, 0);
+  await run.stop(1_000);
+  assert.equal(binding.links[0]?.closed, true);
+  assert.equal(run.countLogs('serial port closed/unplugged'), 0, 'a stop is not an unplug');
 });

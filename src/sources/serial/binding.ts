@@ -5,6 +5,7 @@
  * enabled) holds the device back instead of our memory.
  */
 import type { SerialPortSettings } from './spec.js';
+import { hangupAwareLink, isUnixPortBinding } from './unix-link.js';
 
 export type SerialOpenOptions = SerialPortSettings;
 
@@ -21,8 +22,17 @@ export interface SerialBinding {
   open(options: SerialOpenOptions): Promise<SerialLink>;
 }
 
-/** node-serialport's binding for this platform. Loaded on first use: the native module costs memory and start-up time. */
+/**
+ * node-serialport's binding for this platform, with a read that rejects on a hangup on unix
+ * (see unix-link.ts). Loaded on first use: the native module costs memory and start-up time.
+ */
 export async function systemBinding(): Promise<SerialBinding> {
   const { SerialPort } = await import('serialport');
-  return SerialPort.binding;
+  const binding = SerialPort.binding;
+  return {
+    async open(options) {
+      const port = await binding.open(options);
+      return isUnixPortBinding(port) ? hangupAwareLink(port) : port;
+    },
+  };
 }

@@ -5,6 +5,10 @@
  * become a reading is counted by why, with a rate-limited sample in the log. Bad input never
  * ends the source.
  *
+ * An unplug ends the session two ways: the read rejects (the tty hangs up), and, as a safety
+ * net, the device path is checked every 2 s while open (device-watch.ts): gone, or naming a
+ * different device, closes the port.
+ *
  * Readings of one read are emitted together, and the next read waits for that emit: a slow
  * store slows the reading of the port (the OS buffer, or the device via RTS/CTS, holds the
  * rest), never grows our memory. A reading's ts is when its line end arrived.
@@ -16,6 +20,7 @@ import { sleep } from '../sleep.js';
 import type { Source, SourceContext } from '../source.js';
 import { systemBinding } from './binding.js';
 import type { SerialBinding, SerialLink } from './binding.js';
+import { DEVICE_CHECK_INTERVAL_MS, watchDevicePath } from './device-watch.js';
 import { decodeEscapes } from './escapes.js';
 import { LineFramer } from './framer.js';
 import type { FramedEvent } from './framer.js';
@@ -70,6 +75,8 @@ export interface SerialSourceOptions extends SerialSourceSpec {
   /** Reopen backoff; default 1 s → 30 s. */
   retry?: { minMs: number; maxMs: number };
   random?: () => number;
+  /** How often the device path is checked while the port is open; default 2 s; 0: never (fake bindings on made-up paths). */
+  deviceCheckMs?: number;
 }
 
 /** A poll command waiting for its reply line. */
@@ -86,6 +93,7 @@ export class SerialSource implements Source {
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
   private readonly random: () => number;
+  private readonly deviceCheckMs: number;
   private readonly counters: SerialStats = {
     opens: 0,
     openFailures: 0,
@@ -121,6 +129,7 @@ export class SerialSource implements Source {
     this.retryMinMs = options.retry?.minMs ?? SERIAL_RETRY_MIN_MS;
     this.retryMaxMs = options.retry?.maxMs ?? SERIAL_RETRY_MAX_MS;
     this.random = options.random ?? Math.random;
+    this.deviceCheckMs = options.deviceCheckMs ?? DEVICE_CHECK_INTERVAL_MS;
   }
 
   stats(): Readonly<SerialStats> {
@@ -210,14 +219,25 @@ export class SerialSource implements Source {
       },
       { once: true },
     );
+    // The path check closes the port the same way, so a read that never rejects still ends.
+    let pathLost: Error | undefined;
+    const stopWatch =
+      this.deviceCheckMs > 0
+        ? watchDevicePath(this.options.path, this.deviceCheckMs, (reason) => {
+            pathLost = reason;
+            stop();
+          })
+        : () => undefined;
     const loops = [this.readLoop(link, framer, context, ended.signal)];
     if (this.command !== undefined) loops.push(this.pollLoop(link, this.command, framer, context, ended.signal));
     const results = await Promise.allSettled(loops.map((loop) => loop.finally(stop)));
+    stopWatch();
     context.signal.removeEventListener('abort', stop);
     this.pending = undefined;
     await closed;
     for (const result of results) if (result.status === 'rejected') throw result.reason;
-    return results.map((result) => (result.status === 'fulfilled' ? result.value : undefined)).find((reason) => reason !== undefined);
+    const failed = results.map((result) => (result.status === 'fulfilled' ? result.value : undefined)).find((reason) => reason !== undefined);
+    return failed ?? pathLost;
   }
 
   private async readLoop(link: SerialLink, framer: LineFramer, context: SourceContext, ended: AbortSignal): Promise<unknown> {
