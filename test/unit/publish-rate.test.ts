@@ -2,22 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PublishRateLimiter, defaultBurst } from '../../src/mqtt/publish-rate.js';
+import { seeded as prng } from '../support/random.js';
 
 class FakeClock {
   t = 0;
   readonly now = (): number => this.t;
-}
-
-/** Deterministic PRNG (mulberry32) so a failure replays exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Largest number of sends in any half-open window [s, s + windowMs), s ranging over send times. */
