@@ -125,6 +125,12 @@ export function buildRows(m: Measurements): Row[] {
     pass: verdict(latRatio === undefined ? undefined : latRatio >= 0.9),
   });
   info('  ratio to inflight/RTT', cells(m.latency, (r) => r.rate / ideal, (x) => x.toFixed(2)));
+  info('  max unacked on the wire (proxy)', {
+    sensorgate: m.wire.sensorgate ? String(m.wire.sensorgate.maxInflight) : '-',
+    levelStore: m.wire['mqttjs-level'] ? String(m.wire['mqttjs-level'].maxInflight) : '-',
+    memory: m.wire['mqttjs-memory'] ? String(m.wire['mqttjs-memory'].maxInflight) : '-',
+  });
+
   const sgReplay = res(m.replay.sensorgate);
   const replayRatio = sgReplay ? sgReplay.rate / ideal : undefined;
   const replayN = sgReplay?.n ?? res(m.replay['mqttjs-level'])?.n;
@@ -139,11 +145,6 @@ export function buildRows(m: Measurements): Row[] {
     sensorgate: m.replayInflight.sensorgate === undefined ? '-' : String(m.replayInflight.sensorgate),
     levelStore: m.replayInflight['mqttjs-level'] === undefined ? '-' : String(m.replayInflight['mqttjs-level']),
     memory: m.replayInflight['mqttjs-memory'] === undefined ? '-' : String(m.replayInflight['mqttjs-memory']),
-  });
-  info('  max unacked on the wire (proxy)', {
-    sensorgate: m.wire.sensorgate ? String(m.wire.sensorgate.maxInflight) : '-',
-    levelStore: m.wire['mqttjs-level'] ? String(m.wire['mqttjs-level'].maxInflight) : '-',
-    memory: m.wire['mqttjs-memory'] ? String(m.wire['mqttjs-memory'].maxInflight) : '-',
   });
 
   // 3. Memory with a backlog, and draining it.
