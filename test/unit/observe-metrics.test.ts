@@ -8,6 +8,7 @@ import { formatAge, judgeHealth } from '../../src/observe/health.js';
 import type { HealthInput } from '../../src/observe/health.js';
 import { escapeLabelValue, formatMetrics, formatValue } from '../../src/observe/metrics.js';
 import type { AgentSnapshot } from '../../src/observe/snapshot.js';
+import { parseSamples } from '../support/agent-http.js';
 
 void test('text format: HELP and TYPE per family, samples with labels, a trailing newline', () => {
   const text = formatMetrics([
@@ -79,21 +80,10 @@ function snapshot(over: Partial<AgentSnapshot> = {}): AgentSnapshot {
   };
 }
 
-/** name{labels} → value, from the text format. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
-
 void test('families: every name the issue asks for, sensorgate_-prefixed, with values from the snapshot', () => {
   const text = formatMetrics(metricFamilies(snapshot(), { healthy: true }));
   for (const line of text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))) assert.match(line, /^sensorgate_/);
-  const s = samples(text);
+  const s = parseSamples(text);
   const expected: Array<[string, number]> = [
     ['sensorgate_connected', 1],
     ['sensorgate_reconnects_total', 2],
@@ -120,7 +110,7 @@ void test('families: every name the issue asks for, sensorgate_-prefixed, with v
 });
 
 void test('families: an empty queue has oldest age 0; no delivery yet is timestamp 0', () => {
-  const s = samples(formatMetrics(metricFamilies(snapshot({ queue: { messages: 0, bytes: 0, oldestEnqueuedAt: null }, lastDeliveryAt: null }), { healthy: true })));
+  const s = parseSamples(formatMetrics(metricFamilies(snapshot({ queue: { messages: 0, bytes: 0, oldestEnqueuedAt: null }, lastDeliveryAt: null }), { healthy: true })));
   assert.equal(s.get('sensorgate_queue_oldest_age_seconds'), 0);
   assert.equal(s.get('sensorgate_last_delivery_timestamp_seconds'), 0);
 });
